@@ -1,0 +1,39 @@
+//! The command-line verbs, one module each. `main` parses arguments and
+//! calls them; each returns the process's exit code.
+
+pub mod check;
+pub mod route;
+pub mod serve;
+pub mod sign;
+
+use std::path::Path;
+
+use crate::app::Prepared;
+use crate::config::{self, ConfigErrors};
+
+/// Loads, types and compiles the configuration at `path`.
+pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
+    Prepared::new(config::load(path)?)
+}
+
+/// Builds an [`Inbound`](crate::source::Inbound) from a file and `-H 'Name: value'` options.
+pub fn inbound(file: &Path, headers: &[String]) -> anyhow::Result<crate::source::Inbound> {
+    let body =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let mut inbound = crate::source::Inbound {
+        body,
+        ..Default::default()
+    };
+    inbound
+        .headers
+        .insert("content-type".into(), "application/json".into());
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("-H {header:?}: expected 'Name: value'"))?;
+        inbound
+            .headers
+            .insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+    }
+    Ok(inbound)
+}

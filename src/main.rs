@@ -1,0 +1,95 @@
+//! The `purgehook` binary: parses the command line and runs the verb.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use purgehook::cmd::{self, sign::SignFormat};
+use purgehook::config::DEFAULT_CONFIG_PATH;
+
+/// Signed webhooks in, exact cache purges out.
+#[derive(Parser)]
+#[command(name = "purgehook", version, about)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short, global = true, env = "PURGEHOOK_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the receiver and the workers in one process.
+    Serve,
+    /// Validate the configuration and print what it defines.
+    Check,
+    /// Dry run: show the event, matching rules and jobs for a payload file.
+    Route {
+        /// The source id.
+        #[arg(long)]
+        source: String,
+        /// The event type (GitHub event, WooCommerce topic, WP Webhooks event).
+        #[arg(long)]
+        event: Option<String>,
+        /// Extra header, 'Name: value' (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// The payload file.
+        file: PathBuf,
+    },
+    /// Print the headers that make FILE a validly signed delivery.
+    Sign {
+        /// The source id.
+        #[arg(long)]
+        source: String,
+        /// The event type (default: push; WooCommerce: product.updated).
+        #[arg(long)]
+        event: Option<String>,
+        /// Header lines, or a complete curl command.
+        #[arg(long, value_enum, default_value = "headers")]
+        format: SignFormat,
+        /// The payload file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Serve => cmd::serve::run(&cli.config),
+        Command::Check => cmd::check::run(&cli.config),
+        Command::Route {
+            source,
+            event,
+            headers,
+            file,
+        } => cmd::route::run(
+            &cli.config,
+            cmd::route::RouteArgs {
+                source,
+                event: event.as_deref(),
+                headers,
+                file,
+            },
+        ),
+        Command::Sign {
+            source,
+            event,
+            format,
+            file,
+        } => cmd::sign::run(
+            &cli.config,
+            cmd::sign::SignArgs {
+                source,
+                event: event.as_deref(),
+                format: *format,
+                file,
+            },
+        ),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
+}

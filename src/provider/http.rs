@@ -1,0 +1,182 @@
+//! What every HTTP provider shares: one pooled `reqwest` client, the
+//! classification of responses into [`ProviderError`]s, `Retry-After`
+//! parsing, and a readable excerpt of whatever error body came back.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
+
+use super::ProviderError;
+
+/// Timeout of one provider call, connection included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest excerpt of a provider's body kept in an error message.
+const EXCERPT_CHARS: usize = 300;
+
+/// The shared client: connection pooling, TLS (rustls with ring), timeouts.
+pub fn client() -> reqwest::Client {
+    // Installing the process-wide crypto provider fails only if one is
+    // already installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("purgehook/", env!("CARGO_PKG_VERSION")))
+        .timeout(CALL_TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// A transport failure (connection refused, timeout…): always retryable.
+pub fn transport_error(provider: &str, error: reqwest::Error) -> ProviderError {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    ProviderError::Retryable {
+        message: format!("{provider}: {what}: {}", without_url(&error)),
+    }
+}
+
+fn without_url(error: &reqwest::Error) -> String {
+    // reqwest's Display names the URL, which may carry credentials in its
+    // userinfo; the source chain says what went wrong without it.
+    let mut source = std::error::Error::source(error);
+    let mut parts = Vec::new();
+    while let Some(err) = source {
+        parts.push(err.to_string());
+        source = err.source();
+    }
+    if parts.is_empty() {
+        "no details".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// Reads a response: its status and body text (lossy, never failing).
+pub async fn read(response: Response) -> (StatusCode, HeaderMap, String) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.text().await.unwrap_or_default();
+    (status, headers, body)
+}
+
+/// Classifies a non-success status per HTTP semantics: 429 → rate limited
+/// (with `Retry-After`), 408 and 5xx → retryable, other 4xx → permanent.
+/// `detail` is the provider's own message, already extracted.
+pub fn classify_failure(
+    provider: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    detail: &str,
+) -> ProviderError {
+    let message = format!("{provider} answered {status}: {detail}");
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        ProviderError::RateLimited {
+            retry_after: retry_after(headers, SystemTime::now()),
+            message,
+        }
+    } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
+        ProviderError::Retryable { message }
+    } else {
+        ProviderError::Permanent { message }
+    }
+}
+
+/// The delay a `Retry-After` header asks for: delta-seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The provider's own words from an error body: the JSON `message` (and the
+/// messages of an `errors` array), else a short excerpt of the text.
+pub fn error_detail(body: &str) -> String {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
+        let mut parts = Vec::new();
+        if let Some(message) = json.get("message").and_then(|m| m.as_str()) {
+            parts.push(message.to_string());
+        }
+        if let Some(errors) = json.get("errors").and_then(|e| e.as_array()) {
+            for error in errors {
+                let field = error.get("field").and_then(|f| f.as_str()).unwrap_or("");
+                let message = error.get("message").and_then(|m| m.as_str()).unwrap_or("");
+                if !message.is_empty() {
+                    parts.push(if field.is_empty() {
+                        message.to_string()
+                    } else {
+                        format!("{field}: {message}")
+                    });
+                }
+            }
+        }
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    excerpt(body)
+}
+
+/// A short, single-line excerpt of a body, for messages.
+pub fn excerpt(body: &str) -> String {
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.is_empty() {
+        return "(empty body)".into();
+    }
+    let mut cut: String = flat.chars().take(EXCERPT_CHARS).collect();
+    if flat.chars().count() > EXCERPT_CHARS {
+        cut.push('…');
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("42"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(42)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(90)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let h = HeaderMap::new();
+        let c = |code: u16| classify_failure("p", StatusCode::from_u16(code).unwrap(), &h, "x");
+        assert!(matches!(c(429), ProviderError::RateLimited { .. }));
+        assert!(matches!(c(408), ProviderError::Retryable { .. }));
+        assert!(matches!(c(503), ProviderError::Retryable { .. }));
+        assert!(matches!(c(401), ProviderError::Permanent { .. }));
+        assert!(matches!(c(400), ProviderError::Permanent { .. }));
+    }
+
+    #[test]
+    fn error_details_prefer_the_providers_words() {
+        let wpe = r#"{"message":"Invalid Site","errors":[{"field":"name","message":"Name is too long"}]}"#;
+        assert_eq!(error_detail(wpe), "Invalid Site; name: Name is too long");
+        let html = "<html>\n<body>502   Bad Gateway</body></html>";
+        assert_eq!(
+            error_detail(html),
+            "<html> <body>502 Bad Gateway</body></html>"
+        );
+        assert_eq!(error_detail(""), "(empty body)");
+    }
+}

@@ -1,0 +1,428 @@
+//! The embedded backend: a redb file whose commits are fsync'd before a
+//! publish returns. One writer thread applies every pending operation in a
+//! single transaction (group commit), so concurrent publishes share one
+//! fsync. Ready jobs are mirrored in memory per target; a delivery stays on
+//! disk until it is settled, so a crash redelivers it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{DeadLetter, Delivery, DeliveryTag, QueueError, Settlement};
+use crate::job::Job;
+
+const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
+
+/// The file inside the queue directory.
+pub const FILE_NAME: &str = "queue.redb";
+
+/// How many operations one commit takes at most.
+const MAX_GROUP: usize = 512;
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    not_before_ms: u64,
+    job: Job,
+}
+
+/// One group of writes, applied in a single transaction.
+#[derive(Default)]
+struct Writes {
+    put_jobs: Vec<(u64, Vec<u8>)>,
+    delete_jobs: Vec<u64>,
+    put_dead: Vec<(u64, Vec<u8>)>,
+}
+
+struct WriteRequest {
+    writes: Writes,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+#[derive(Default)]
+struct TargetState {
+    /// Ready and delayed jobs, by (not before, sequence).
+    waiting: BTreeMap<(u64, u64), Job>,
+    /// Delivered, not yet settled: sequence → (not before, job).
+    in_flight: HashMap<u64, (u64, Job)>,
+    notify: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct State {
+    targets: HashMap<String, TargetState>,
+    /// Target of every in-flight sequence.
+    owners: HashMap<u64, String>,
+}
+
+/// Counters of the writer, for benchmarks and tests.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Write requests served.
+    pub requests: AtomicU64,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    writer: mpsc::UnboundedSender<WriteRequest>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    state: Mutex<State>,
+    next_seq: AtomicU64,
+    stats: Arc<WriterStats>,
+}
+
+/// The embedded queue; cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+fn unavailable(error: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(error.to_string())
+}
+
+impl EmbeddedQueue {
+    /// Opens (or creates) the store in `dir` and loads its pending jobs.
+    pub fn open(dir: &Path) -> Result<EmbeddedQueue, QueueError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let file = dir.join(FILE_NAME);
+        let db = Database::create(&file)
+            .map_err(|e| unavailable(format!("cannot open {}: {e}", file.display())))?;
+        let txn = db.begin_write().map_err(unavailable)?;
+        txn.open_table(JOBS).map_err(unavailable)?;
+        txn.open_table(DEAD).map_err(unavailable)?;
+        txn.commit().map_err(unavailable)?;
+
+        let mut state = State::default();
+        let mut max_seq = 0;
+        let read = db.begin_read().map_err(unavailable)?;
+        for entry in read
+            .open_table(JOBS)
+            .map_err(unavailable)?
+            .iter()
+            .map_err(unavailable)?
+        {
+            let (key, value) = entry.map_err(unavailable)?;
+            let seq = key.value();
+            max_seq = max_seq.max(seq);
+            let stored: Stored = serde_json::from_slice(value.value()).map_err(unavailable)?;
+            state
+                .targets
+                .entry(stored.job.target.clone())
+                .or_default()
+                .waiting
+                .insert((stored.not_before_ms, seq), stored.job);
+        }
+        if let Some(last) = read
+            .open_table(DEAD)
+            .map_err(unavailable)?
+            .last()
+            .map_err(unavailable)?
+        {
+            max_seq = max_seq.max(last.0.value());
+        }
+        drop(read);
+
+        let db = Arc::new(db);
+        let stats = Arc::new(WriterStats::default());
+        let (writer, requests) = mpsc::unbounded_channel();
+        let (writer_db, writer_stats) = (db.clone(), stats.clone());
+        let writer_thread = std::thread::Builder::new()
+            .name("purgehook-store".into())
+            .spawn(move || write_loop(&writer_db, requests, &writer_stats))
+            .map_err(unavailable)?;
+        Ok(EmbeddedQueue {
+            inner: Arc::new(Inner {
+                db,
+                writer,
+                writer_thread: Mutex::new(Some(writer_thread)),
+                state: Mutex::new(state),
+                next_seq: AtomicU64::new(max_seq + 1),
+                stats,
+            }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn seq(&self) -> u64 {
+        self.inner.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    async fn write(&self, writes: Writes) -> Result<(), QueueError> {
+        let (done, result) = oneshot::channel();
+        self.inner
+            .writer
+            .send(WriteRequest { writes, done })
+            .map_err(|_| unavailable("the store's writer has stopped"))?;
+        result
+            .await
+            .map_err(|_| unavailable("the store's writer has stopped"))?
+            .map_err(unavailable)
+    }
+
+    fn enqueue(&self, entries: Vec<(u64, u64, Job)>) {
+        let mut state = self.state();
+        let mut woken = Vec::new();
+        for (not_before, seq, job) in entries {
+            let target = state.targets.entry(job.target.clone()).or_default();
+            woken.push(target.notify.clone());
+            target.waiting.insert((not_before, seq), job);
+        }
+        drop(state);
+        for notify in woken {
+            notify.notify_one();
+        }
+    }
+
+    pub(super) async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut writes = Writes::default();
+        let mut entries = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let seq = self.seq();
+            let stored = Stored {
+                not_before_ms: now,
+                job: job.clone(),
+            };
+            writes
+                .put_jobs
+                .push((seq, serde_json::to_vec(&stored).map_err(unavailable)?));
+            entries.push((now, seq, job.clone()));
+        }
+        self.write(writes).await?;
+        self.enqueue(entries);
+        Ok(())
+    }
+
+    pub(super) async fn next(&self, target: &str, deadline: Option<Instant>) -> Option<Delivery> {
+        loop {
+            let (notify, due_in) = {
+                let mut state = self.state();
+                let now = now_ms();
+                let target_state = state.targets.entry(target.to_string()).or_default();
+                let first = target_state.waiting.first_key_value().map(|(k, _)| *k);
+                match first {
+                    Some((not_before, seq)) if not_before <= now => {
+                        let job = target_state.waiting.remove(&(not_before, seq))?;
+                        target_state
+                            .in_flight
+                            .insert(seq, (not_before, job.clone()));
+                        state.owners.insert(seq, target.to_string());
+                        return Some(Delivery {
+                            job,
+                            tag: DeliveryTag::Embedded(seq),
+                        });
+                    }
+                    Some((not_before, _)) => (
+                        target_state.notify.clone(),
+                        Some(Duration::from_millis(not_before - now)),
+                    ),
+                    None => (target_state.notify.clone(), None),
+                }
+            };
+            let wake_at = match (due_in.map(|d| Instant::now() + d), deadline) {
+                (Some(due), Some(deadline)) => Some(due.min(deadline)),
+                (due, deadline) => due.or(deadline),
+            };
+            match wake_at {
+                Some(at) => {
+                    tokio::select! {
+                        () = notify.notified() => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => notify.notified().await,
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+        }
+    }
+
+    pub(super) async fn settle(&self, settlement: Settlement) -> Result<(), QueueError> {
+        let now = now_ms();
+        let mut writes = Writes::default();
+        for tag in &settlement.ack {
+            let DeliveryTag::Embedded(seq) = tag;
+            writes.delete_jobs.push(*seq);
+        }
+        let mut retried = Vec::new();
+        for (job, delay) in settlement.retry {
+            let seq = self.seq();
+            let not_before = now + delay.as_millis() as u64;
+            let stored = Stored {
+                not_before_ms: not_before,
+                job: job.clone(),
+            };
+            writes
+                .put_jobs
+                .push((seq, serde_json::to_vec(&stored).map_err(unavailable)?));
+            retried.push((not_before, seq, job));
+        }
+        let dead_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        for (job, reason) in settlement.dead {
+            let letter = DeadLetter {
+                attempts: job.attempt + 1,
+                job,
+                reason,
+                dead_at: dead_at.clone(),
+            };
+            writes.put_dead.push((
+                self.seq(),
+                serde_json::to_vec(&letter).map_err(unavailable)?,
+            ));
+        }
+        self.write(writes).await?;
+        {
+            let mut state = self.state();
+            for tag in &settlement.ack {
+                let DeliveryTag::Embedded(seq) = tag;
+                if let Some(owner) = state.owners.remove(seq)
+                    && let Some(target) = state.targets.get_mut(&owner)
+                {
+                    target.in_flight.remove(seq);
+                }
+            }
+        }
+        self.enqueue(retried);
+        Ok(())
+    }
+
+    pub(super) fn release(&self, tags: &[DeliveryTag]) {
+        let mut state = self.state();
+        for tag in tags {
+            let DeliveryTag::Embedded(seq) = tag;
+            if let Some(owner) = state.owners.remove(seq)
+                && let Some(target) = state.targets.get_mut(&owner)
+                && let Some((not_before, job)) = target.in_flight.remove(seq)
+            {
+                target.waiting.insert((not_before, *seq), job);
+                target.notify.notify_one();
+            }
+        }
+    }
+
+    pub(super) fn is_ready(&self) -> bool {
+        !self.inner.writer.is_closed()
+    }
+
+    pub(super) fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        let read = self.inner.db.begin_read().map_err(unavailable)?;
+        let table = read.open_table(DEAD).map_err(unavailable)?;
+        let mut letters = Vec::new();
+        for entry in table.iter().map_err(unavailable)? {
+            let (_, value) = entry.map_err(unavailable)?;
+            letters.push(serde_json::from_slice(value.value()).map_err(unavailable)?);
+        }
+        Ok(letters)
+    }
+
+    /// How many jobs wait or are in flight, per target (for tests and `check`).
+    pub fn pending(&self, target: &str) -> usize {
+        self.state()
+            .targets
+            .get(target)
+            .map_or(0, |t| t.waiting.len() + t.in_flight.len())
+    }
+}
+
+impl Drop for Inner {
+    /// Stops the writer after the requests already sent, and waits for it, so
+    /// the file is closed (and may be reopened) when the last handle is gone.
+    fn drop(&mut self) {
+        // Swapping in the sender of an unused channel drops ours: the writer
+        // drains what was sent, sees its channel closed, and ends.
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.writer, closed));
+        let thread = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: takes every request waiting, commits them together,
+/// answers each. Ends when every sender is gone.
+fn write_loop(
+    db: &Database,
+    mut requests: mpsc::UnboundedReceiver<WriteRequest>,
+    stats: &WriterStats,
+) {
+    while let Some(first) = requests.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match requests.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        let result = commit(db, &group);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats
+            .requests
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        if let Err(error) = &result {
+            tracing::error!(%error, "embedded store commit failed");
+        }
+        for request in group {
+            let _ = request.done.send(result.clone());
+        }
+    }
+}
+
+fn commit(db: &Database, group: &[WriteRequest]) -> Result<(), String> {
+    let txn = db.begin_write().map_err(store_error)?;
+    {
+        let mut jobs = txn.open_table(JOBS).map_err(store_error)?;
+        let mut dead = txn.open_table(DEAD).map_err(store_error)?;
+        for request in group {
+            for (seq, bytes) in &request.writes.put_jobs {
+                jobs.insert(*seq, bytes.as_slice()).map_err(store_error)?;
+            }
+            for seq in &request.writes.delete_jobs {
+                jobs.remove(*seq).map_err(store_error)?;
+            }
+            for (seq, bytes) in &request.writes.put_dead {
+                dead.insert(*seq, bytes.as_slice()).map_err(store_error)?;
+            }
+        }
+    }
+    txn.commit().map_err(store_error)?;
+    Ok(())
+}
+
+fn store_error(error: impl Into<redb::Error>) -> String {
+    error.into().to_string()
+}

@@ -1,0 +1,134 @@
+//! `POST /hooks/{source}`: read the body (bounded), verify it with the
+//! source's scheme, route it through the rules, queue the jobs durably, and
+//! answer 202 only once every job is stored.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt as _;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::ReceiverState;
+use super::error::ReceiveError;
+use crate::source::{Inbound, Received};
+
+/// The handler.
+pub async fn receive(
+    source_id: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ReceiverState>,
+) -> Result<HttpResponse, ReceiveError> {
+    let source_id = source_id.into_inner();
+    let result = handle(&source_id, &request, payload, &state).await;
+    if let Err(error) = &result {
+        tracing::warn!(source = %source_id, code = error.code(), %error, "webhook refused");
+    }
+    result
+}
+
+async fn handle(
+    source_id: &str,
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &ReceiverState,
+) -> Result<HttpResponse, ReceiveError> {
+    let source = state
+        .sources
+        .get(source_id)
+        .ok_or_else(|| ReceiveError::UnknownSource(source_id.to_string()))?;
+    let body = read_body(request, payload, state.max_body_bytes).await?;
+    let inbound = Inbound {
+        headers: headers(request),
+        query: web::Query::<BTreeMap<String, String>>::from_query(request.query_string())
+            .map(web::Query::into_inner)
+            .unwrap_or_default(),
+        body,
+    };
+    let event_id = Uuid::now_v7();
+    let event = match source.verify(&inbound, SystemTime::now())? {
+        Received::Ping { event_type } => {
+            tracing::info!(source = %source_id, %event_type, "ping answered");
+            return Ok(HttpResponse::Ok().json(json!({
+                "event_id": event_id,
+                "jobs": [],
+                "message": format!("{event_type} received; nothing to purge"),
+            })));
+        }
+        Received::Event(event) => event,
+    };
+    let routed = state.rules.route(&event)?;
+    if routed.jobs.is_empty() {
+        let message = if routed.matched_rules.is_empty() {
+            format!(
+                "no rule wants event {:?} from source {source_id:?}",
+                event.event_type
+            )
+        } else {
+            format!(
+                "the matching rules found nothing to purge in event {:?}",
+                event.event_type
+            )
+        };
+        tracing::info!(source = %source_id, event_type = %event.event_type, %event_id, "event wanted by no rule");
+        return Ok(HttpResponse::Ok().json(json!({
+            "event_id": event_id, "jobs": [], "message": message,
+        })));
+    }
+    if let Err(error) = state.queue.publish(&routed.jobs).await {
+        tracing::error!(source = %source_id, %event_id, %error, "cannot queue event; answered 503");
+        return Err(ReceiveError::Unavailable);
+    }
+    let job_ids: Vec<Uuid> = routed.jobs.iter().map(|j| j.id).collect();
+    tracing::info!(
+        source = %source_id,
+        event_type = %event.event_type,
+        delivery_id = event.delivery_id.as_deref().unwrap_or(""),
+        %event_id,
+        jobs = job_ids.len(),
+        "event accepted"
+    );
+    Ok(HttpResponse::Accepted().json(json!({"event_id": event_id, "jobs": job_ids})))
+}
+
+fn headers(request: &HttpRequest) -> BTreeMap<String, String> {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in request.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_ascii_lowercase())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    headers
+}
+
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ReceiveError> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ReceiveError::TooLarge(limit));
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ReceiveError::Unreadable)?;
+        if body.len() + chunk.len() > limit {
+            return Err(ReceiveError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,55 @@
+//! GitHub webhooks: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
+//! body>`, the event type in `X-GitHub-Event`, the delivery id in
+//! `X-GitHub-Delivery`; a `ping` is answered without routing.
+
+use super::signature::{hmac_sha256, matches_any};
+use super::{EventData, Inbound, Received, VerifyError, body, event_data};
+use crate::config::Secret;
+
+const SIGNATURE: &str = "x-hub-signature-256";
+
+pub fn verify(inbound: &Inbound, secrets: &[Secret]) -> Result<Option<String>, VerifyError> {
+    let header = inbound
+        .header(SIGNATURE)
+        .ok_or(VerifyError::MissingSignature("X-Hub-Signature-256"))?;
+    let provided = header
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or(VerifyError::BadSignature("X-Hub-Signature-256"))?;
+    let keys = secrets.iter().map(|s| s.expose().as_bytes());
+    if matches_any(keys, &[&inbound.body], &provided) {
+        Ok(None)
+    } else {
+        Err(VerifyError::BadSignature("X-Hub-Signature-256"))
+    }
+}
+
+pub fn normalize(source: &str, inbound: &Inbound) -> Result<Received<EventData>, VerifyError> {
+    let event_type = inbound
+        .header("x-github-event")
+        .ok_or_else(|| VerifyError::BadHeader("missing X-GitHub-Event header".into()))?
+        .trim()
+        .to_string();
+    if event_type == "ping" {
+        return Ok(Received::Ping { event_type });
+    }
+    let payload = body::parse(inbound)?;
+    let delivery = inbound.header("x-github-delivery").map(str::to_string);
+    Ok(Received::Event(event_data(
+        source, event_type, delivery, payload, inbound,
+    )))
+}
+
+pub fn sign(secret: &Secret, body: &[u8], event_type: &str) -> Vec<(String, String)> {
+    let mac = hmac_sha256(secret.expose().as_bytes(), &[body]);
+    vec![
+        ("Content-Type".into(), "application/json".into()),
+        ("X-GitHub-Event".into(), event_type.into()),
+        ("X-GitHub-Delivery".into(), uuid::Uuid::now_v7().to_string()),
+        (
+            "X-Hub-Signature-256".into(),
+            format!("sha256={}", hex::encode(mac)),
+        ),
+    ]
+}

@@ -1,0 +1,60 @@
+//! WooCommerce webhooks: `X-WC-Webhook-Signature` is the base64 HMAC-SHA256
+//! of the body; the event type is `X-WC-Webhook-Topic` (`product.updated`),
+//! the delivery id `X-WC-Webhook-Delivery-ID`. When a webhook is saved,
+//! WooCommerce pings its URL with an unsigned `webhook_id=<n>` form and
+//! refuses to save unless it gets a 2xx: that ping is answered, never routed.
+
+use super::wp_webhooks::{base64_body_mac, verify_base64_body_mac};
+use super::{EventData, Inbound, Received, VerifyError, body, event_data};
+use crate::config::Secret;
+
+const SIGNATURE: &str = "x-wc-webhook-signature";
+
+fn is_ping(inbound: &Inbound) -> bool {
+    std::str::from_utf8(&inbound.body)
+        .ok()
+        .and_then(|b| b.strip_prefix("webhook_id="))
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()))
+}
+
+pub fn verify(inbound: &Inbound, secrets: &[Secret]) -> Result<Option<String>, VerifyError> {
+    if inbound.header(SIGNATURE).is_none() && is_ping(inbound) {
+        return Ok(Some("ping".into()));
+    }
+    verify_base64_body_mac(inbound, secrets, SIGNATURE, "X-WC-Webhook-Signature").map(|()| None)
+}
+
+pub fn normalize(source: &str, inbound: &Inbound) -> Result<Received<EventData>, VerifyError> {
+    if is_ping(inbound) {
+        return Ok(Received::Ping {
+            event_type: "ping".into(),
+        });
+    }
+    let event_type = inbound
+        .header("x-wc-webhook-topic")
+        .ok_or_else(|| VerifyError::BadHeader("missing X-WC-Webhook-Topic header".into()))?
+        .trim()
+        .to_string();
+    let payload = body::parse(inbound)?;
+    let delivery = inbound
+        .header("x-wc-webhook-delivery-id")
+        .map(str::to_string);
+    Ok(Received::Event(event_data(
+        source, event_type, delivery, payload, inbound,
+    )))
+}
+
+pub fn sign(secret: &Secret, body: &[u8], event_type: &str) -> Vec<(String, String)> {
+    vec![
+        ("Content-Type".into(), "application/json".into()),
+        ("X-WC-Webhook-Topic".into(), event_type.into()),
+        (
+            "X-WC-Webhook-Delivery-ID".into(),
+            uuid::Uuid::now_v7().to_string(),
+        ),
+        (
+            "X-WC-Webhook-Signature".into(),
+            base64_body_mac(secret, body),
+        ),
+    ]
+}

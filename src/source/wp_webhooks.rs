@@ -1,0 +1,72 @@
+//! The WP Webhooks plugin: `X-WP-Webhook-Signature` is the base64
+//! HMAC-SHA256 of the body under the plugin's secret key. The plugin sends
+//! no event header, so the event type is the hook URL's `event` query
+//! parameter (`/hooks/wp?event=post_update`), or `wp_webhook` without one.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::signature::{hmac_sha256, matches_any};
+use super::{EventData, Inbound, Received, VerifyError, body, event_data};
+use crate::config::Secret;
+
+/// The event type when the hook URL names none.
+pub const DEFAULT_EVENT: &str = "wp_webhook";
+
+/// Verifies a base64 HMAC-SHA256 of the body carried in `header`.
+pub fn verify_base64_body_mac(
+    inbound: &Inbound,
+    secrets: &[Secret],
+    header: &'static str,
+    display: &'static str,
+) -> Result<(), VerifyError> {
+    let provided = inbound
+        .header(header)
+        .ok_or(VerifyError::MissingSignature(display))?;
+    let provided = BASE64
+        .decode(provided.trim())
+        .map_err(|_| VerifyError::BadSignature(display))?;
+    let keys = secrets.iter().map(|s| s.expose().as_bytes());
+    if matches_any(keys, &[&inbound.body], &provided) {
+        Ok(())
+    } else {
+        Err(VerifyError::BadSignature(display))
+    }
+}
+
+/// The base64 HMAC-SHA256 of `body` under `secret`.
+pub fn base64_body_mac(secret: &Secret, body: &[u8]) -> String {
+    BASE64.encode(hmac_sha256(secret.expose().as_bytes(), &[body]))
+}
+
+pub fn verify(inbound: &Inbound, secrets: &[Secret]) -> Result<Option<String>, VerifyError> {
+    verify_base64_body_mac(
+        inbound,
+        secrets,
+        "x-wp-webhook-signature",
+        "X-WP-Webhook-Signature",
+    )
+    .map(|()| None)
+}
+
+pub fn normalize(source: &str, inbound: &Inbound) -> Result<Received<EventData>, VerifyError> {
+    let payload = body::parse(inbound)?;
+    let event_type = inbound
+        .query
+        .get("event")
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_EVENT.to_string());
+    Ok(Received::Event(event_data(
+        source, event_type, None, payload, inbound,
+    )))
+}
+
+pub fn sign(secret: &Secret, body: &[u8]) -> Vec<(String, String)> {
+    vec![
+        ("Content-Type".into(), "application/json".into()),
+        (
+            "X-WP-Webhook-Signature".into(),
+            base64_body_mac(secret, body),
+        ),
+    ]
+}
