@@ -115,6 +115,13 @@ impl Queue {
         }
     }
 
+    /// How many jobs of `target` wait or are in flight.
+    pub fn pending_jobs(&self, target: &str) -> usize {
+        match self {
+            Queue::Embedded(q) => q.pending(target),
+        }
+    }
+
     /// Every dead letter, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
         match self {

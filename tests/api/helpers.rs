@@ -1,0 +1,190 @@
+//! Spawning the app, signing deliveries like the real senders, and polling
+//! with a deadline.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use purgehook::app::{Application, Prepared};
+use purgehook::config;
+use purgehook::queue::Queue;
+use purgehook::shutdown::Shutdown;
+use sha2::Sha256;
+use tempfile::TempDir;
+
+pub const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+pub const WP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// A WordPress application password: its spaces are part of it.
+pub const APP_PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 6789";
+
+pub const PUSH_NEW_BRANCH: &[u8] =
+    include_bytes!("../fixtures/github/push-with-new-branch.payload.json");
+pub const PING: &[u8] = include_bytes!("../fixtures/github/ping-payload.json");
+
+/// A running app and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub queue: Queue,
+    pub client: reqwest::Client,
+    shutdown: Shutdown,
+    task: Option<tokio::task::JoinHandle<()>>,
+    pub dir: TempDir,
+}
+
+/// The sources every test config has, secrets given literally (test only).
+pub fn sources() -> String {
+    format!(
+        r#"
+[sources.github]
+kind = "github"
+secrets = ["{GITHUB_SECRET}"]
+
+[sources.wp]
+kind = "standard"
+secrets = ["{WP_SECRET}"]
+"#
+    )
+}
+
+/// Starts the app with `toml` (listen and queue path are overridden).
+pub async fn spawn_app(toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_app_in(toml, dir).await
+}
+
+/// Starts the app with its queue in `dir`.
+pub async fn spawn_app_in(toml: &str, dir: TempDir) -> TestApp {
+    let overrides = vec![
+        (
+            "PURGEHOOK__SERVER__LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
+        (
+            "PURGEHOOK__QUEUE__PATH".to_string(),
+            format!("\"{}\"", dir.path().join("queue").display()),
+        ),
+    ];
+    let settings =
+        config::from_toml(toml, Path::new("test.toml"), overrides).expect("valid config");
+    let prepared = Prepared::new(settings).expect("config compiles");
+    let app = Application::build(prepared).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let queue = app.queue().clone();
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { app.run_until_stopped(shutdown).await.expect("app runs") }
+    });
+    TestApp {
+        address,
+        queue,
+        client: purgehook::provider::client(),
+        shutdown,
+        task: Some(task),
+        dir,
+    }
+}
+
+impl TestApp {
+    /// POSTs `body` to `/hooks/{source}` with `headers`.
+    pub async fn post_hook(
+        &self,
+        source: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/hooks/{source}", self.address))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Sends a GitHub delivery signed as GitHub signs it.
+    pub async fn github(&self, event: &str, body: &[u8]) -> reqwest::Response {
+        self.post_hook("github", &github_headers(event, body), body)
+            .await
+    }
+
+    /// Sends a Standard Webhooks delivery signed by the reference library.
+    pub async fn wordpress(&self, body: &[u8]) -> reqwest::Response {
+        self.post_hook("wp", &standard_headers(body), body).await
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(mut self) -> TempDir {
+        self.shutdown.trigger();
+        if let Some(task) = self.task.take() {
+            task.await.expect("app task ends");
+        }
+        self.dir
+    }
+}
+
+/// GitHub's headers: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`.
+pub fn github_headers(event: &str, body: &[u8]) -> Vec<(String, String)> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(GITHUB_SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    vec![
+        ("Content-Type".into(), "application/json".into()),
+        ("X-GitHub-Event".into(), event.into()),
+        (
+            "X-GitHub-Delivery".into(),
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+        ),
+        (
+            "X-Hub-Signature-256".into(),
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+        ),
+    ]
+}
+
+/// Standard Webhooks headers, made by the official `standardwebhooks` crate.
+pub fn standard_headers(body: &[u8]) -> Vec<(String, String)> {
+    let signer = standardwebhooks::Webhook::new(WP_SECRET).unwrap();
+    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signature = signer.sign(&id, ts, body).unwrap();
+    vec![
+        ("Content-Type".into(), "application/json".into()),
+        ("webhook-id".into(), id),
+        ("webhook-timestamp".into(), ts.to_string()),
+        ("webhook-signature".into(), signature),
+    ]
+}
+
+/// A WordPress post event as the bundled plugin sends it.
+pub fn post_event(kind: &str, id: u64, post_type: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "type": kind,
+        "timestamp": "2026-11-23T20:31:00Z",
+        "data": {"post": {"ID": id, "post_type": post_type, "post_title": "Hello"}}
+    }))
+    .unwrap()
+}
+
+/// Polls `check` until it returns `Some`, failing after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

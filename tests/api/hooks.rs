@@ -1,0 +1,299 @@
+//! Signed webhooks in, the right provider calls out; and every kind of bad
+//! input answered with a clear 4xx in DESIGN.md's JSON shape.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fakes::bigscoots::BigScoots;
+use crate::fakes::wpengine::{self, WpEngine};
+use crate::fakes::{basic, json as body_json};
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn blog_rules() -> &'static str {
+    r#"
+[[rules]]
+name = "content pushed"
+source = "github"
+event = "push"
+when = "payload.ref == 'refs/heads/' ~ payload.repository.default_branch"
+[[rules.actions]]
+target = "blog"
+urls = ['''{{ payload | changed_files | select('matching', '\\.md$')
+  | map('regex_replace', '^(content/)?(.*)\\.md$', 'https://blog.example.com/$2/') | list }}''']
+
+[[rules]]
+name = "published post"
+source = "wp"
+event = "post.*"
+when = "payload.data.post.post_type in ['post', 'page']"
+[[rules.actions]]
+target = "blog"
+post_ids = ["{{ payload.data.post.ID }}"]
+related = true
+"#
+}
+
+async fn blog_app(site: &BigScoots, window: &str) -> TestApp {
+    let config = format!(
+        "{}{}{}",
+        sources(),
+        site.target("blog", APP_PASSWORD, &format!("window = \"{window}\"")),
+        blog_rules()
+    );
+    spawn_app(&config).await
+}
+
+#[tokio::test]
+async fn a_github_push_purges_the_changed_pages_at_bigscoots() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let app = blog_app(&site, "20ms").await;
+
+    let response = app.github("push", PUSH_NEW_BRANCH).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["jobs"].as_array().unwrap().len(), 1);
+    assert!(accepted["event_id"].is_string());
+
+    let calls = eventually(WAIT, "the BigScoots call", || async {
+        let calls = site.requests().await;
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    let call = &calls[0];
+    assert_eq!(call.method.as_str(), "PATCH");
+    assert_eq!(call.url.path(), "/wp-json/bigscoots-cache/v2/clear-cache");
+    assert_eq!(
+        call.headers.get("authorization").unwrap().to_str().unwrap(),
+        basic("deploy", APP_PASSWORD),
+        "the application password is sent with its spaces"
+    );
+    assert_eq!(
+        body_json(call),
+        json!({"purge_type": "urls", "urls": ["https://blog.example.com/README/"]})
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wordpress_post_purges_the_post_and_its_related_pages() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let app = blog_app(&site, "20ms").await;
+
+    let response = app
+        .wordpress(&post_event("post.published", 42, "post"))
+        .await;
+    assert_eq!(response.status(), 202);
+
+    let calls = eventually(WAIT, "the BigScoots call", || async {
+        let calls = site.requests().await;
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    assert_eq!(
+        body_json(&calls[0]),
+        json!({"purge_type": "post_ids", "post_ids": [42], "purge_related_urls": true})
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn events_within_the_window_merge_into_one_call() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let app = blog_app(&site, "2s").await;
+    for id in [7, 3, 7, 5] {
+        let response = app.wordpress(&post_event("post.updated", id, "post")).await;
+        assert_eq!(response.status(), 202);
+    }
+    let calls = eventually(WAIT, "the merged call", || async {
+        let calls = site.requests().await;
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    // Everything is settled once the queue is empty: no second call follows.
+    eventually(WAIT, "the batch to settle", || async {
+        (app.queue.pending_jobs("blog") == 0).then_some(())
+    })
+    .await;
+    assert_eq!(site.requests().await.len(), 1, "one call for four events");
+    assert_eq!(
+        body_json(&calls[0]),
+        json!({"purge_type": "post_ids", "post_ids": [3, 5, 7], "purge_related_urls": true})
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wp_engine_gets_one_call_per_cache_type() {
+    let wpe = WpEngine::start().await;
+    let config = format!(
+        r#"{}{}
+[[rules]]
+name = "theme deployed"
+source = "github"
+event = "push"
+[[rules.actions]]
+target = "shop"
+scopes = ["page", "object"]
+[[rules.actions]]
+target = "whole"
+everything = true
+"#,
+        sources(),
+        wpe.target("shop", "shop-install", wpengine::PASSWORD)
+            + &wpe.target("whole", "other-install", wpengine::PASSWORD)
+    );
+    let app = spawn_app(&config).await;
+    assert_eq!(app.github("push", PUSH_NEW_BRANCH).await.status(), 202);
+    let calls = eventually(WAIT, "three WP Engine calls", || async {
+        let calls = wpe.requests().await;
+        (calls.len() >= 3).then_some(calls)
+    })
+    .await;
+    let mut seen: Vec<(String, Value)> = calls
+        .iter()
+        .map(|c| (c.url.path().to_string(), body_json(c)))
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.to_string().cmp(&b.1.to_string())));
+    assert_eq!(
+        seen,
+        [
+            (
+                "/v1/installs/other-install/purge_cache".into(),
+                json!({"type": "all"})
+            ),
+            (
+                "/v1/installs/shop-install/purge_cache".into(),
+                json!({"type": "object"})
+            ),
+            (
+                "/v1/installs/shop-install/purge_cache".into(),
+                json!({"type": "page"})
+            ),
+        ]
+    );
+    app.stop().await;
+}
+
+async fn error_of(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_string(),
+        body["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_nothing_is_queued() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let config = format!(
+        "{}{}[server]\nmax_body_bytes = 16384\n{}",
+        sources(),
+        site.target("blog", APP_PASSWORD, ""),
+        blog_rules()
+    );
+    let app = spawn_app(&config).await;
+    let post = post_event("post.published", 42, "post");
+
+    // Unknown source.
+    let (status, code, _) = error_of(app.post_hook("gitlab", &[], b"{}").await).await;
+    assert_eq!((status, code.as_str()), (404, "unknown_source"));
+
+    // Missing signature, wrong signature, wrong secret.
+    let (status, code, message) = error_of(
+        app.post_hook(
+            "github",
+            &[("X-GitHub-Event".into(), "push".into())],
+            PUSH_NEW_BRANCH,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "bad_signature"));
+    assert_eq!(message, "missing X-Hub-Signature-256 header");
+    let mut forged = github_headers("push", PUSH_NEW_BRANCH);
+    forged[3].1 = format!("sha256={}", "0".repeat(64));
+    assert_eq!(
+        app.post_hook("github", &forged, PUSH_NEW_BRANCH)
+            .await
+            .status(),
+        401
+    );
+    let mut tampered = post.clone();
+    tampered.extend_from_slice(b" ");
+    assert_eq!(
+        app.post_hook("wp", &standard_headers(&post), &tampered)
+            .await
+            .status(),
+        401
+    );
+
+    // Signed, but not JSON.
+    let (status, code, message) = error_of(app.github("push", b"{\"ref\": ").await).await;
+    assert_eq!((status, code.as_str()), (400, "bad_request"));
+    assert!(message.contains("not valid JSON"), "{message}");
+
+    // Too large, declared or streamed.
+    let big = vec![b' '; 20_000];
+    let (status, code, _) = error_of(app.github("push", &big).await).await;
+    assert_eq!((status, code.as_str()), (413, "body_too_large"));
+
+    // A ping, and an event no rule wants: 200, saying so.
+    let ping = app.github("ping", PING).await;
+    assert_eq!(ping.status(), 200);
+    let response = app.github("issues", b"{\"action\":\"opened\"}").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no rule wants event \"issues\"")
+    );
+    let page_type = app
+        .wordpress(&post_event("post.published", 42, "attachment"))
+        .await;
+    assert_eq!(page_type.status(), 200);
+
+    // Data a rule cannot turn into a purge: 422 naming the rule.
+    let bad_id = serde_json::to_vec(&json!({"type": "post.published", "data": {"post": {"ID": "forty-two", "post_type": "post"}}})).unwrap();
+    let (status, code, message) = error_of(app.wordpress(&bad_id).await).await;
+    assert_eq!((status, code.as_str()), (422, "unprocessable_event"));
+    assert!(
+        message.contains("published post") && message.contains("forty-two"),
+        "{message}"
+    );
+
+    // Unknown route: JSON 404 too.
+    let response = app
+        .client
+        .get(format!("{}/nope", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await.0, 404);
+
+    // None of it was queued, and the service still answers.
+    assert_eq!(app.queue.pending_jobs("blog"), 0);
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(site.requests().await.is_empty());
+    app.stop().await;
+}

@@ -1,0 +1,11 @@
+//! Integration tests, in one binary: the app on port 0 with the embedded
+//! queue in a temporary directory, deliveries signed as the real senders sign
+//! them, and local provider servers that answer as their documents say.
+
+mod cli;
+mod durability;
+mod fakes;
+mod helpers;
+mod hooks;
+mod queue;
+mod worker;

@@ -1,0 +1,128 @@
+//! The worker against a misbehaving provider: retries with backoff until it
+//! succeeds, dead letters for permanent failures and exhausted attempts.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::fakes::bigscoots::BigScoots;
+use crate::fakes::json as body_json;
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config(site: &BigScoots, password: &str, max_attempts: u32) -> String {
+    format!(
+        r#"{}{}
+[worker]
+window = "10ms"
+backoff = "10ms"
+max_backoff = "40ms"
+max_attempts = {max_attempts}
+
+[[rules]]
+name = "published post"
+source = "wp"
+[[rules.actions]]
+target = "blog"
+post_ids = ["{{{{ payload.data.post.ID }}}}"]
+"#,
+        sources(),
+        site.target("blog", password, "")
+    )
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_until_the_purge_succeeds() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    site.fail_next(2, 503).await;
+    let app = spawn_app(&config(&site, APP_PASSWORD, 5)).await;
+    assert_eq!(
+        app.wordpress(&post_event("post.published", 9, "post"))
+            .await
+            .status(),
+        202
+    );
+
+    eventually(WAIT, "the job to be done", || async {
+        (app.queue.pending_jobs("blog") == 0 && site.requests().await.len() == 3).then_some(())
+    })
+    .await;
+    let calls = site.requests().await;
+    assert!(
+        calls
+            .iter()
+            .all(|c| body_json(c) == json!({"purge_type": "post_ids", "post_ids": [9]}))
+    );
+    assert!(app.queue.dead_letters().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_credentials_are_dead_lettered_at_once_with_the_providers_words() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let app = spawn_app(&config(&site, "wrong password", 5)).await;
+    assert_eq!(
+        app.wordpress(&post_event("post.published", 9, "post"))
+            .await
+            .status(),
+        202
+    );
+
+    let dead = eventually(WAIT, "the dead letter", || async {
+        let dead = app.queue.dead_letters().await.unwrap();
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 1);
+    assert_eq!(dead[0].job.target, "blog");
+    assert!(dead[0].reason.contains("401"), "{}", dead[0].reason);
+    assert!(
+        dead[0]
+            .reason
+            .contains("Sorry, you are not allowed to do that."),
+        "{}",
+        dead[0].reason
+    );
+    assert!(!dead[0].reason.contains("wrong password"));
+    assert_eq!(
+        site.requests().await.len(),
+        1,
+        "a permanent failure is not retried"
+    );
+    assert_eq!(app.queue.pending_jobs("blog"), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn attempts_are_bounded_then_dead_lettered() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    site.fail_next(100, 500).await;
+    let app = spawn_app(&config(&site, APP_PASSWORD, 3)).await;
+    assert_eq!(
+        app.wordpress(&post_event("post.published", 9, "post"))
+            .await
+            .status(),
+        202
+    );
+
+    let dead = eventually(WAIT, "the dead letter", || async {
+        let dead = app.queue.dead_letters().await.unwrap();
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
+    assert_eq!(dead[0].attempts, 3);
+    assert!(
+        dead[0].reason.starts_with("gave up after 3 attempts"),
+        "{}",
+        dead[0].reason
+    );
+    assert!(
+        dead[0].reason.contains("upstream error"),
+        "the provider's body is quoted: {}",
+        dead[0].reason
+    );
+    assert_eq!(site.requests().await.len(), 3);
+    app.stop().await;
+}
