@@ -17,6 +17,9 @@ use crate::job::{Action, ActionKind};
 /// The public v1 API.
 pub const DEFAULT_BASE_URL: &str = "https://api.wpengineapi.com/v1";
 
+/// How long WP Engine makes an install wait between object-cache purges.
+const DOCUMENTED_RATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The cache types `scopes` may name.
 const SCOPES: [&str; 4] = ["object", "page", "cdn", "all"];
 
@@ -119,14 +122,18 @@ impl Provider for WpEngine {
             .map_err(|e| transport_error("WP Engine", e))?;
         let (status, headers, text) = read(response).await;
         if status.is_success() {
-            Ok(())
-        } else {
-            Err(classify_failure(
-                "WP Engine",
-                status,
-                &headers,
-                &error_detail(&text),
-            ))
+            return Ok(());
+        }
+        match classify_failure("WP Engine", status, &headers, &error_detail(&text)) {
+            // The documented limit: one object-cache purge per 60 s per install.
+            ProviderError::RateLimited {
+                retry_after: None,
+                message,
+            } => Err(ProviderError::RateLimited {
+                retry_after: Some(DOCUMENTED_RATE_LIMIT),
+                message,
+            }),
+            other => Err(other),
         }
     }
 }

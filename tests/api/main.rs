@@ -7,5 +7,6 @@ mod durability;
 mod fakes;
 mod helpers;
 mod hooks;
+mod providers;
 mod queue;
 mod worker;

@@ -1,0 +1,240 @@
+//! Contract tests of the provider adapters against local servers that answer
+//! as the providers' documents say: every endpoint, and every failure
+//! classified as retryable, rate limited or permanent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use purgehook::config::ConfigError;
+use purgehook::job::Action;
+use purgehook::provider::{Provider, ProviderError, ProviderSettings};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::fakes::bigscoots::{BigScoots, USER};
+use crate::fakes::json as body_json;
+use crate::fakes::wpengine::{self, WpEngine};
+use crate::helpers::APP_PASSWORD;
+
+fn adapter(provider: &str, keys: &str) -> Arc<dyn Provider> {
+    let table: toml::Table = toml::from_str(keys).expect("valid TOML");
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let settings = ProviderSettings::parse(provider, table, "targets.t", &mut errors)
+        .unwrap_or_else(|| panic!("valid settings: {errors:?}"));
+    settings.build("t", &purgehook::provider::client())
+}
+
+fn bigscoots(uri: &str, password: &str) -> Arc<dyn Provider> {
+    adapter(
+        "bigscoots",
+        &format!("base_url = \"{uri}\"\nusername = \"{USER}\"\npassword = \"{password}\""),
+    )
+}
+
+fn command(name: &str) -> Action {
+    Action::Command { name: name.into() }
+}
+
+#[tokio::test]
+async fn bigscoots_drives_all_five_documented_endpoints() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let provider = bigscoots(&site.uri(), APP_PASSWORD);
+    let actions = [
+        Action::Everything,
+        Action::PostIds {
+            post_ids: vec![1, 17],
+            related: false,
+        },
+        Action::Urls {
+            urls: vec!["https://example.com/some-page/".into()],
+        },
+        command("clear_opcache"),
+        command("enable_cache"),
+        command("disable_cache"),
+        command("clear_logs"),
+    ];
+    for action in &actions {
+        provider
+            .purge(action)
+            .await
+            .unwrap_or_else(|e| panic!("{action:?}: {e}"));
+    }
+    let calls: Vec<(String, String, serde_json::Value)> = site
+        .requests()
+        .await
+        .iter()
+        .map(|r| (r.method.to_string(), r.url.path().to_string(), body_json(r)))
+        .collect();
+    let api = "/wp-json/bigscoots-cache/v2";
+    assert_eq!(
+        calls,
+        [
+            (
+                "PATCH".into(),
+                format!("{api}/clear-cache"),
+                json!({"purge_type": "all"})
+            ),
+            (
+                "PATCH".into(),
+                format!("{api}/clear-cache"),
+                json!({"purge_type": "post_ids", "post_ids": [1, 17]})
+            ),
+            (
+                "PATCH".into(),
+                format!("{api}/clear-cache"),
+                json!({"purge_type": "urls", "urls": ["https://example.com/some-page/"]})
+            ),
+            (
+                "DELETE".into(),
+                format!("{api}/clear-opcache"),
+                serde_json::Value::Null
+            ),
+            (
+                "PATCH".into(),
+                format!("{api}/enable-cache"),
+                serde_json::Value::Null
+            ),
+            (
+                "PATCH".into(),
+                format!("{api}/disable-cache"),
+                serde_json::Value::Null
+            ),
+            (
+                "DELETE".into(),
+                format!("{api}/clear-logs"),
+                serde_json::Value::Null
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bigscoots_failures_are_classified() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let error = bigscoots(&site.uri(), "not the password")
+        .purge(&Action::Everything)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("401") && message.contains("Sorry, you are not allowed")),
+        "{error:?}"
+    );
+
+    let server = MockServer::start().await;
+    let provider = bigscoots(&server.uri(), APP_PASSWORD);
+    let clear =
+        || Mock::given(method("PATCH")).and(path("/wp-json/bigscoots-cache/v2/clear-cache"));
+    let answers = [
+        (ResponseTemplate::new(503).set_body_string("<html>Service Unavailable</html>"), "retryable"),
+        (ResponseTemplate::new(429).insert_header("retry-after", "7"), "limited 7"),
+        (ResponseTemplate::new(200).set_body_string("<!DOCTYPE html><p>maintenance"), "retryable"),
+        (ResponseTemplate::new(200).set_body_json(json!({"success": false, "message": "Cache is disabled"})), "permanent"),
+        (ResponseTemplate::new(404).set_body_json(json!({"code": "rest_no_route", "message": "No route was found matching the URL and request method."})), "permanent"),
+    ];
+    for (answer, expected) in answers {
+        server.reset().await;
+        clear().respond_with(answer).mount(&server).await;
+        let error = provider.purge(&Action::Everything).await.unwrap_err();
+        let class = match &error {
+            ProviderError::Retryable { .. } => "retryable".to_string(),
+            ProviderError::RateLimited { retry_after, .. } => {
+                format!("limited {}", retry_after.map_or(0, |d| d.as_secs()))
+            }
+            ProviderError::Permanent { .. } => "permanent".to_string(),
+        };
+        assert_eq!(class, expected, "{error}");
+    }
+
+    let unreachable = bigscoots("http://127.0.0.1:9", APP_PASSWORD);
+    assert!(matches!(
+        unreachable.purge(&Action::Everything).await,
+        Err(ProviderError::Retryable { .. })
+    ));
+}
+
+#[tokio::test]
+async fn wp_engine_purges_each_type_and_surfaces_its_errors() {
+    let wpe = WpEngine::start().await;
+    let keys = |password: &str| {
+        format!(
+            "install_id = \"inst\"\nusername = \"{}\"\npassword = \"{password}\"\nbase_url = \"{}/v1\"",
+            wpengine::USER,
+            wpe.server.uri()
+        )
+    };
+    let provider = adapter("wpengine", &keys(wpengine::PASSWORD));
+    for scope in ["page", "cdn", "object"] {
+        let action = Action::Scopes {
+            scopes: vec![scope.into()],
+            full: false,
+        };
+        provider
+            .purge(&action)
+            .await
+            .unwrap_or_else(|e| panic!("{scope}: {e}"));
+    }
+    let bodies: Vec<_> = wpe.requests().await.iter().map(body_json).collect();
+    assert_eq!(
+        bodies,
+        [
+            json!({"type": "page"}),
+            json!({"type": "cdn"}),
+            json!({"type": "object"})
+        ]
+    );
+
+    // A second object purge within 60 s: the documented 429, and its 60 s.
+    match provider.purge(&Action::Everything).await.unwrap_err() {
+        ProviderError::RateLimited {
+            retry_after,
+            message,
+        } => {
+            assert_eq!(retry_after, Some(Duration::from_secs(60)));
+            assert!(
+                message.contains("rate-limited to one request every 60 seconds"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a rate limit, got {other:?}"),
+    }
+    // An unknown type: 400 with errors[], surfaced.
+    let invalid = Action::Scopes {
+        scopes: vec!["opcache".into()],
+        full: false,
+    };
+    match provider.purge(&invalid).await.unwrap_err() {
+        ProviderError::Permanent { message } => {
+            assert!(
+                message.contains("Invalid purge type; type: type must be one of"),
+                "{message}"
+            );
+        }
+        other => panic!("expected permanent, got {other:?}"),
+    }
+    let refused = adapter("wpengine", &keys("wrong"));
+    match refused.purge(&Action::Everything).await.unwrap_err() {
+        ProviderError::Permanent { message } => {
+            assert!(message.contains("Bad Credentials"), "{message}")
+        }
+        other => panic!("expected permanent, got {other:?}"),
+    }
+}
+
+#[test]
+fn provider_settings_are_validated_and_name_the_key() {
+    let mut errors = Vec::new();
+    let table: toml::Table =
+        toml::from_str("base_url = \"ftp://x\"\nusername = \"u\"\npassword = \"p\"").unwrap();
+    assert!(ProviderSettings::parse("bigscoots", table, "targets.blog", &mut errors).is_none());
+    assert_eq!(errors[0].path, "targets.blog.base_url");
+
+    let mut errors = Vec::new();
+    let table: toml::Table = toml::from_str("install_id = \"i\"\nusername = \"u\"").unwrap();
+    assert!(ProviderSettings::parse("wpengine", table, "targets.shop", &mut errors).is_none());
+    assert!(
+        errors[0].to_string().contains("missing field `password`"),
+        "{}",
+        errors[0]
+    );
+}
