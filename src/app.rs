@@ -119,13 +119,18 @@ impl Application {
             targets = self.settings.targets.len(),
             "purgehook is serving"
         );
-        let server = self.server;
+        // The server future must keep running while it stops: it is what
+        // delivers the stop to the HTTP workers and waits for them.
+        let mut server = std::pin::pin!(self.server);
         tokio::select! {
-            result = server => {
+            result = &mut server => {
                 shutdown.trigger();
                 result?;
             }
-            () = shutdown.triggered() => handle.stop(true).await,
+            () = shutdown.triggered() => {
+                let ((), result) = tokio::join!(handle.stop(true), &mut server);
+                result?;
+            }
         }
         shutdown.wait_for_tasks().await;
         tracing::info!("purgehook stopped");

@@ -199,7 +199,8 @@ impl EmbeddedQueue {
         }
     }
 
-    pub(super) async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
+    /// Stores `jobs` durably (one fsync shared with concurrent callers).
+    pub async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
         if jobs.is_empty() {
             return Ok(());
         }

@@ -42,7 +42,7 @@ pub fn server(listener: TcpListener, state: ReceiverState) -> std::io::Result<Se
     })
     .listen(listener)?
     .disable_signals()
-    .shutdown_timeout(10)
+    .shutdown_timeout(5)
     .run();
     Ok(server)
 }

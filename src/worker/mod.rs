@@ -89,16 +89,19 @@ impl TargetWorker {
                     },
                 }
             }
-            next_slot = self.execute(&queue, batch, next_slot).await;
+            next_slot = self.execute(&queue, batch, next_slot, &stop).await;
         }
     }
 
-    /// Merges, calls and settles one batch; returns the next call slot.
+    /// Merges, calls and settles one batch; returns the next call slot. If
+    /// `stop` is cancelled while waiting for a slot, the calls not yet made
+    /// are queued again (same attempt, due at the slot) and the batch settled.
     async fn execute(
         &self,
         queue: &Queue,
         batch: Vec<Delivery>,
         mut next_slot: Instant,
+        stop: &CancellationToken,
     ) -> Instant {
         let calls = coalesce::coalesce(batch.iter().map(|d| &d.job.action), &self.capabilities);
         let attempt = batch.iter().map(|d| d.job.attempt).max().unwrap_or(0);
@@ -112,8 +115,21 @@ impl TargetWorker {
             ack: batch.iter().map(|d| d.tag).collect(),
             ..Settlement::default()
         };
-        for call in calls {
-            tokio::time::sleep_until(next_slot).await;
+        let mut calls = calls.into_iter();
+        while let Some(call) = calls.next() {
+            let waited = tokio::select! {
+                () = tokio::time::sleep_until(next_slot) => true,
+                () = stop.cancelled() => false,
+            };
+            if !waited {
+                let due = next_slot.saturating_duration_since(Instant::now());
+                for call in std::iter::once(call).chain(calls.by_ref()) {
+                    settlement
+                        .retry
+                        .push((self.follow_up(&batch, call, attempt), due));
+                }
+                break;
+            }
             let result = self.provider.purge(&call).await;
             if let Some(rate) = self.rate {
                 next_slot = Instant::now() + rate.interval();

@@ -115,13 +115,22 @@ impl TestApp {
         self.post_hook("wp", &standard_headers(body), body).await
     }
 
-    /// Stops the app gracefully and waits for it.
-    pub async fn stop(mut self) -> TempDir {
-        self.shutdown.trigger();
-        if let Some(task) = self.task.take() {
+    /// Stops the app gracefully and waits for it. The test's HTTP client is
+    /// closed first, as its idle keep-alive connections would hold the stop.
+    pub async fn stop(self) -> TempDir {
+        let TestApp {
+            client,
+            shutdown,
+            task,
+            dir,
+            ..
+        } = self;
+        drop(client);
+        shutdown.trigger();
+        if let Some(task) = task {
             task.await.expect("app task ends");
         }
-        self.dir
+        dir
     }
 }
 

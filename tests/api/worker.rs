@@ -126,3 +126,56 @@ async fn attempts_are_bounded_then_dead_lettered() {
     assert_eq!(site.requests().await.len(), 3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_stop_while_waiting_out_a_429_keeps_the_remaining_calls_queued() {
+    use crate::fakes::wpengine::{self, WpEngine};
+    use purgehook::queue::Queue;
+
+    let wpe = WpEngine::start().await;
+    let config = format!(
+        r#"{}{}
+[[rules]]
+name = "deploy"
+source = "github"
+event = "push"
+[[rules.actions]]
+target = "shop"
+scopes = ["object", "page"]
+"#,
+        sources(),
+        wpe.target("shop", "inst", wpengine::PASSWORD)
+    );
+    let app = spawn_app(&config).await;
+    // The first push purges object then page; the second push's object purge
+    // is refused with the documented 429, which asks for 60 s.
+    assert_eq!(app.github("push", PUSH_NEW_BRANCH).await.status(), 202);
+    eventually(WAIT, "the first two calls", || async {
+        (wpe.requests().await.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(app.github("push", PUSH_NEW_BRANCH).await.status(), 202);
+    eventually(WAIT, "the 429", || async {
+        (wpe.requests().await.len() == 3).then_some(())
+    })
+    .await;
+
+    let dir = tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("stopping does not wait out the provider's 60 s");
+    // The HTTP workers release their handle on the store as they wind down.
+    let queue = eventually(WAIT, "the store to be released", || async {
+        Queue::open_embedded(&dir.path().join("queue")).ok()
+    })
+    .await;
+    assert_eq!(
+        queue.pending_jobs("shop"),
+        2,
+        "the refused call and the one not yet made"
+    );
+    assert_eq!(
+        wpe.requests().await.len(),
+        3,
+        "nothing was called during the wait"
+    );
+}
