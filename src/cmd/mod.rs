@@ -7,6 +7,7 @@ pub mod serve;
 pub mod sign;
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use crate::app::Prepared;
 use crate::config::{self, ConfigErrors};
@@ -14,6 +15,15 @@ use crate::config::{self, ConfigErrors};
 /// Loads, types and compiles the configuration at `path`.
 pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
     Prepared::new(config::load(path)?)
+}
+
+/// [`prepare`], printing every error to stderr and giving the exit code
+/// on failure.
+pub fn prepare_or_report(path: &Path) -> Result<Prepared, ExitCode> {
+    prepare(path).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Builds an [`Inbound`](crate::source::Inbound) from a file and `-H 'Name: value'` options.

@@ -24,12 +24,9 @@ pub struct RouteArgs<'a> {
 
 /// Prints the dry run's JSON; exit 1 when the event cannot be routed.
 pub fn run(config: &Path, args: RouteArgs<'_>) -> anyhow::Result<ExitCode> {
-    let prepared = match super::prepare(config) {
+    let prepared = match super::prepare_or_report(config) {
         Ok(prepared) => prepared,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(code) => return Ok(code),
     };
     let source = prepared.sources.get(args.source).ok_or_else(|| {
         anyhow::anyhow!(

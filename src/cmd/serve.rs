@@ -9,12 +9,9 @@ use crate::telemetry;
 
 /// Runs until Ctrl-C or SIGTERM.
 pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
-    let prepared = match super::prepare(config) {
+    let prepared = match super::prepare_or_report(config) {
         Ok(prepared) => prepared,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(code) => return Ok(code),
     };
     telemetry::init(&prepared.settings.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()

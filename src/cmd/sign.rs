@@ -31,12 +31,9 @@ pub struct SignArgs<'a> {
 
 /// Prints the headers or the curl command.
 pub fn run(config: &Path, args: SignArgs<'_>) -> anyhow::Result<ExitCode> {
-    let prepared = match super::prepare(config) {
+    let prepared = match super::prepare_or_report(config) {
         Ok(prepared) => prepared,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(code) => return Ok(code),
     };
     let source = prepared
         .sources

@@ -27,10 +27,21 @@ pub const FILE_NAME: &str = "queue.redb";
 /// How many operations one commit takes at most.
 const MAX_GROUP: usize = 512;
 
+/// A job as stored, with the time before which it is not delivered.
 #[derive(Serialize, Deserialize)]
 struct Stored {
     not_before_ms: u64,
     job: Job,
+}
+
+impl Stored {
+    fn encode(not_before_ms: u64, job: &Job) -> Result<Vec<u8>, QueueError> {
+        let stored = Stored {
+            not_before_ms,
+            job: job.clone(),
+        };
+        serde_json::to_vec(&stored).map_err(unavailable)
+    }
 }
 
 /// One group of writes, applied in a single transaction.
@@ -209,13 +220,7 @@ impl EmbeddedQueue {
         let mut entries = Vec::with_capacity(jobs.len());
         for job in jobs {
             let seq = self.seq();
-            let stored = Stored {
-                not_before_ms: now,
-                job: job.clone(),
-            };
-            writes
-                .put_jobs
-                .push((seq, serde_json::to_vec(&stored).map_err(unavailable)?));
+            writes.put_jobs.push((seq, Stored::encode(now, job)?));
             entries.push((now, seq, job.clone()));
         }
         self.write(writes).await?;
@@ -279,13 +284,9 @@ impl EmbeddedQueue {
         for (job, delay) in settlement.retry {
             let seq = self.seq();
             let not_before = now + delay.as_millis() as u64;
-            let stored = Stored {
-                not_before_ms: not_before,
-                job: job.clone(),
-            };
             writes
                 .put_jobs
-                .push((seq, serde_json::to_vec(&stored).map_err(unavailable)?));
+                .push((seq, Stored::encode(not_before, &job)?));
             retried.push((not_before, seq, job));
         }
         let dead_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();

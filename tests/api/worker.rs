@@ -32,6 +32,14 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
     )
 }
 
+async fn dead_letters(app: &TestApp) -> Vec<purgehook::queue::DeadLetter> {
+    eventually(WAIT, "a dead letter", || async {
+        let dead = app.queue.dead_letters().await.unwrap();
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn server_errors_are_retried_until_the_purge_succeeds() {
     let site = BigScoots::start(APP_PASSWORD).await;
@@ -69,11 +77,7 @@ async fn bad_credentials_are_dead_lettered_at_once_with_the_providers_words() {
         202
     );
 
-    let dead = eventually(WAIT, "the dead letter", || async {
-        let dead = app.queue.dead_letters().await.unwrap();
-        (!dead.is_empty()).then_some(dead)
-    })
-    .await;
+    let dead = dead_letters(&app).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 1);
     assert_eq!(dead[0].job.target, "blog");
@@ -107,11 +111,7 @@ async fn attempts_are_bounded_then_dead_lettered() {
         202
     );
 
-    let dead = eventually(WAIT, "the dead letter", || async {
-        let dead = app.queue.dead_letters().await.unwrap();
-        (!dead.is_empty()).then_some(dead)
-    })
-    .await;
+    let dead = dead_letters(&app).await;
     assert_eq!(dead[0].attempts, 3);
     assert!(
         dead[0].reason.starts_with("gave up after 3 attempts"),
