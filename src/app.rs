@@ -1,7 +1,7 @@
 //! Building the whole service from [`Settings`]: [`Prepared`] checks and
-//! compiles everything a configuration defines (shared by `serve`, `check`
-//! and `route`), and [`Application`] binds the receiver, opens the queue and
-//! runs the workers until its [`Shutdown`] triggers.
+//! compiles everything a configuration defines (shared by every command),
+//! and [`Application`] opens the queue and, by [`Role`], binds the receiver
+//! and runs the workers until its [`Shutdown`] triggers.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -57,34 +57,80 @@ impl Prepared {
     }
 }
 
-/// The running service: receiver, queue and workers.
+/// Which halves of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Receiver and workers in one process (`purgehook serve`).
+    Serve,
+    /// Only the HTTP receiver (`purgehook receiver`, amqp backend).
+    Receiver,
+    /// Only the workers (`purgehook worker`, amqp backend).
+    Worker,
+}
+
+impl Role {
+    fn receives(self) -> bool {
+        matches!(self, Role::Serve | Role::Receiver)
+    }
+
+    fn works(self) -> bool {
+        matches!(self, Role::Serve | Role::Worker)
+    }
+
+    /// The name the process's broker connection carries.
+    fn connection_name(self) -> &'static str {
+        match self {
+            Role::Serve => "purgehook serve",
+            Role::Receiver => "purgehook receiver",
+            Role::Worker => "purgehook worker",
+        }
+    }
+}
+
+/// The running service: queue, and by role the receiver and the workers.
 pub struct Application {
-    port: u16,
-    server: Server,
+    role: Role,
+    port: Option<u16>,
+    server: Option<Server>,
     queue: Queue,
     settings: Settings,
 }
 
 impl Application {
-    /// Opens the queue and binds the receiver's listener.
-    pub fn build(prepared: Prepared) -> anyhow::Result<Application> {
+    /// Opens the queue (connecting to the broker and declaring the topology
+    /// on amqp) and binds the receiver's listener when the role receives.
+    pub async fn build(prepared: Prepared, role: Role) -> anyhow::Result<Application> {
         let Prepared {
             settings,
             sources,
             rules,
         } = prepared;
-        let queue = Queue::open_embedded(&settings.queue.path)?;
-        let listener = TcpListener::bind(&settings.server.listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
-        let port = listener.local_addr()?.port();
-        let state = ReceiverState {
-            sources,
-            rules,
-            queue: queue.clone(),
-            max_body_bytes: settings.server.max_body_bytes,
+        if role != Role::Serve && settings.queue.backend == QueueBackendKind::Embedded {
+            anyhow::bail!(
+                "the embedded queue lives in one process: run `purgehook serve`, \
+                 or set [queue] backend = \"amqp\" to run receivers and workers apart"
+            );
+        }
+        let targets: Vec<String> = settings.targets.keys().cloned().collect();
+        let prefetch = u16::try_from(settings.worker.max_batch).unwrap_or(u16::MAX);
+        let queue =
+            Queue::open(&settings.queue, role.connection_name(), &targets, prefetch).await?;
+        let (port, server) = if role.receives() {
+            let listener = TcpListener::bind(&settings.server.listen)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
+            let port = listener.local_addr()?.port();
+            let state = ReceiverState {
+                sources,
+                rules,
+                queue: queue.clone(),
+                max_body_bytes: settings.server.max_body_bytes,
+            };
+            (Some(port), Some(server(listener, state)?))
+        } else {
+            (None, None)
         };
-        let server = server(listener, state)?;
         Ok(Application {
+            role,
             port,
             server,
             queue,
@@ -92,8 +138,8 @@ impl Application {
         })
     }
 
-    /// The port the receiver listens on.
-    pub fn port(&self) -> u16 {
+    /// The port the receiver listens on, when the role receives.
+    pub fn port(&self) -> Option<u16> {
         self.port
     }
 
@@ -105,32 +151,40 @@ impl Application {
     /// Serves and works until `shutdown` triggers, then stops the receiver,
     /// lets the workers finish the calls in progress, and returns.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let client = crate::provider::client();
-        worker::spawn_all(
-            &self.settings,
-            &self.queue,
-            &client,
-            shutdown.tracker(),
-            shutdown.token(),
-        );
-        let handle = self.server.handle();
+        if self.role.works() {
+            let client = crate::provider::client();
+            worker::spawn_all(
+                &self.settings,
+                &self.queue,
+                &client,
+                shutdown.tracker(),
+                shutdown.token(),
+            );
+        }
         tracing::info!(
-            port = self.port,
+            role = ?self.role,
+            port = self.port.unwrap_or(0),
             targets = self.settings.targets.len(),
             "purgehook is serving"
         );
-        // The server future must keep running while it stops: it is what
-        // delivers the stop to the HTTP workers and waits for them.
-        let mut server = std::pin::pin!(self.server);
-        tokio::select! {
-            result = &mut server => {
-                shutdown.trigger();
-                result?;
+        match self.server {
+            Some(server) => {
+                let handle = server.handle();
+                // The server future must keep running while it stops: it is
+                // what delivers the stop to the HTTP workers and waits for them.
+                let mut server = std::pin::pin!(server);
+                tokio::select! {
+                    result = &mut server => {
+                        shutdown.trigger();
+                        result?;
+                    }
+                    () = shutdown.triggered() => {
+                        let ((), result) = tokio::join!(handle.stop(true), &mut server);
+                        result?;
+                    }
+                }
             }
-            () = shutdown.triggered() => {
-                let ((), result) = tokio::join!(handle.stop(true), &mut server);
-                result?;
-            }
+            None => shutdown.triggered().await,
         }
         shutdown.wait_for_tasks().await;
         tracing::info!("purgehook stopped");

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use purgehook::app::Role;
 use purgehook::cmd::{self, sign::SignFormat};
 use purgehook::config::DEFAULT_CONFIG_PATH;
 
@@ -22,6 +23,10 @@ struct Cli {
 enum Command {
     /// Run the receiver and the workers in one process.
     Serve,
+    /// Run only the HTTP receiver (amqp backend).
+    Receiver,
+    /// Run only the workers (amqp backend).
+    Worker,
     /// Validate the configuration and print what it defines.
     Check,
     /// Dry run: show the event, matching rules and jobs for a payload file.
@@ -57,7 +62,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Serve => cmd::serve::run(&cli.config),
+        Command::Serve => cmd::serve::run(&cli.config, Role::Serve),
+        Command::Receiver => cmd::serve::run(&cli.config, Role::Receiver),
+        Command::Worker => cmd::serve::run(&cli.config, Role::Worker),
         Command::Check => cmd::check::run(&cli.config),
         Command::Route {
             source,

@@ -1,14 +1,15 @@
-//! `purgehook serve`: the receiver and the workers in one process.
+//! `purgehook serve`, `receiver` and `worker`: run the service, whole or in
+//! halves (the halves need the amqp backend).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::app::Application;
+use crate::app::{Application, Role};
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 
-/// Runs until Ctrl-C or SIGTERM.
-pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
+/// Runs `role` until Ctrl-C or SIGTERM.
+pub fn run(config: &Path, role: Role) -> anyhow::Result<ExitCode> {
     let prepared = match super::prepare_or_report(config) {
         Ok(prepared) => prepared,
         Err(code) => return Ok(code),
@@ -18,7 +19,7 @@ pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let app = Application::build(prepared)?;
+        let app = Application::build(prepared, role).await?;
         let shutdown = Shutdown::new();
         shutdown.on_signals();
         app.run_until_stopped(shutdown).await

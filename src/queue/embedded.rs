@@ -228,7 +228,8 @@ impl EmbeddedQueue {
         Ok(())
     }
 
-    pub(super) async fn next(&self, target: &str, deadline: Option<Instant>) -> Option<Delivery> {
+    /// The next ready job of `target`, waiting until `deadline` at most.
+    pub async fn next(&self, target: &str, deadline: Option<Instant>) -> Option<Delivery> {
         loop {
             let (notify, due_in) = {
                 let mut state = self.state();
@@ -273,12 +274,14 @@ impl EmbeddedQueue {
         }
     }
 
-    pub(super) async fn settle(&self, settlement: Settlement) -> Result<(), QueueError> {
+    /// Applies a settlement in one transaction.
+    pub async fn settle(&self, settlement: Settlement) -> Result<(), QueueError> {
         let now = now_ms();
         let mut writes = Writes::default();
         for tag in &settlement.ack {
-            let DeliveryTag::Embedded(seq) = tag;
-            writes.delete_jobs.push(*seq);
+            if let DeliveryTag::Embedded(seq) = tag {
+                writes.delete_jobs.push(*seq);
+            }
         }
         let mut retried = Vec::new();
         for (job, delay) in settlement.retry {
@@ -292,8 +295,10 @@ impl EmbeddedQueue {
         let dead_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         for (job, reason) in settlement.dead {
             let letter = DeadLetter {
+                target: job.target.clone(),
                 attempts: job.attempt + 1,
-                job,
+                job: Some(job),
+                body: None,
                 reason,
                 dead_at: dead_at.clone(),
             };
@@ -306,7 +311,9 @@ impl EmbeddedQueue {
         {
             let mut state = self.state();
             for tag in &settlement.ack {
-                let DeliveryTag::Embedded(seq) = tag;
+                let DeliveryTag::Embedded(seq) = tag else {
+                    continue;
+                };
                 if let Some(owner) = state.owners.remove(seq)
                     && let Some(target) = state.targets.get_mut(&owner)
                 {
@@ -318,10 +325,13 @@ impl EmbeddedQueue {
         Ok(())
     }
 
-    pub(super) fn release(&self, tags: &[DeliveryTag]) {
+    /// Gives unsettled deliveries back for redelivery.
+    pub fn release(&self, tags: &[DeliveryTag]) {
         let mut state = self.state();
         for tag in tags {
-            let DeliveryTag::Embedded(seq) = tag;
+            let DeliveryTag::Embedded(seq) = tag else {
+                continue;
+            };
             if let Some(owner) = state.owners.remove(seq)
                 && let Some(target) = state.targets.get_mut(&owner)
                 && let Some((not_before, job)) = target.in_flight.remove(seq)
@@ -332,11 +342,13 @@ impl EmbeddedQueue {
         }
     }
 
-    pub(super) fn is_ready(&self) -> bool {
+    /// Whether the writer is running.
+    pub fn is_ready(&self) -> bool {
         !self.inner.writer.is_closed()
     }
 
-    pub(super) fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+    /// Every dead letter, oldest first.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
         let read = self.inner.db.begin_read().map_err(unavailable)?;
         let table = read.open_table(DEAD).map_err(unavailable)?;
         let mut letters = Vec::new();

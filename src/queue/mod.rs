@@ -2,9 +2,11 @@
 //! before it returns), consume per target with explicit settlement (ack,
 //! delayed retry, dead letter, in one atomic step), and dead-letter listing.
 //!
-//! [`Queue`] is an enum over the backends (today the embedded store; the
-//! AMQP backend joins it), so callers never know which one they talk to.
+//! [`Queue`] is an enum over the backends (the embedded store and
+//! RabbitMQ), so callers never know which one they talk to; one contract
+//! test suite runs against both.
 
+pub mod amqp;
 mod embedded;
 
 use std::path::Path;
@@ -13,7 +15,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{QueueBackendKind, QueueSettings};
 use crate::job::Job;
+pub use amqp::AmqpQueue;
 pub use embedded::EmbeddedQueue;
 
 /// Why the queue could not do what was asked. Publishing callers answer 503.
@@ -34,10 +40,12 @@ pub struct Delivery {
 }
 
 /// A backend's handle on a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub enum DeliveryTag {
     /// The embedded store's sequence number.
     Embedded(u64),
+    /// The broker's acknowledgement handle.
+    Amqp(lapin::Acker),
 }
 
 /// What to do, atomically, with a batch of deliveries once the worker knows
@@ -53,11 +61,17 @@ pub struct Settlement {
     pub dead: Vec<(Job, String)>,
 }
 
-/// A dead-lettered job, with why and when.
+/// A dead-lettered job (or a message that was not one), with why and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
-    /// The job as it last ran.
-    pub job: Job,
+    /// The target (or, for an unroutable message, its routing key).
+    pub target: String,
+    /// The job as it last ran, when the message was a valid job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<Job>,
+    /// The message body, when it was not a valid job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
     /// Why it was dead-lettered.
     pub reason: String,
     /// How many attempts were made.
@@ -71,6 +85,8 @@ pub struct DeadLetter {
 pub enum Queue {
     /// The embedded on-disk store.
     Embedded(EmbeddedQueue),
+    /// RabbitMQ.
+    Amqp(AmqpQueue),
 }
 
 impl Queue {
@@ -79,10 +95,28 @@ impl Queue {
         EmbeddedQueue::open(dir).map(Queue::Embedded)
     }
 
-    /// Publishes jobs durably: when this returns `Ok`, every job is stored.
+    /// Opens the configured backend: the embedded store, or a connection to
+    /// RabbitMQ named `name` that declares the topology for `targets`.
+    pub async fn open(
+        settings: &QueueSettings,
+        name: &str,
+        targets: &[String],
+        prefetch: u16,
+    ) -> Result<Queue, QueueError> {
+        match settings.backend {
+            QueueBackendKind::Embedded => Queue::open_embedded(&settings.path),
+            QueueBackendKind::Amqp => AmqpQueue::connect(settings, name, targets, prefetch)
+                .await
+                .map(Queue::Amqp),
+        }
+    }
+
+    /// Publishes jobs durably: when this returns `Ok`, every job is stored
+    /// (fsync'd, or confirmed by the broker).
     pub async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
         match self {
             Queue::Embedded(q) => q.publish(jobs).await,
+            Queue::Amqp(q) => q.publish(jobs).await,
         }
     }
 
@@ -91,34 +125,41 @@ impl Queue {
     pub async fn next(&self, target: &str, deadline: Option<Instant>) -> Option<Delivery> {
         match self {
             Queue::Embedded(q) => q.next(target, deadline).await,
+            Queue::Amqp(q) => q.next(target, deadline).await,
         }
     }
 
-    /// Applies a settlement atomically.
+    /// Applies a settlement: retries and dead letters are stored before the
+    /// deliveries are acknowledged.
     pub async fn settle(&self, settlement: Settlement) -> Result<(), QueueError> {
         match self {
             Queue::Embedded(q) => q.settle(settlement).await,
+            Queue::Amqp(q) => q.settle(settlement).await,
         }
     }
 
     /// Gives unsettled deliveries back for redelivery (e.g. at shutdown).
-    pub fn release(&self, tags: &[DeliveryTag]) {
+    pub async fn release(&self, tags: &[DeliveryTag]) {
         match self {
             Queue::Embedded(q) => q.release(tags),
+            Queue::Amqp(q) => q.release(tags).await,
         }
     }
 
     /// Whether the queue can take jobs now.
-    pub fn is_ready(&self) -> bool {
+    pub async fn is_ready(&self) -> bool {
         match self {
             Queue::Embedded(q) => q.is_ready(),
+            Queue::Amqp(q) => q.is_ready().await,
         }
     }
 
-    /// How many jobs of `target` wait or are in flight.
-    pub fn pending_jobs(&self, target: &str) -> usize {
+    /// How many jobs of `target` wait or are in flight (embedded store only;
+    /// the broker's counts are in its own tools).
+    pub fn pending_jobs(&self, target: &str) -> Option<usize> {
         match self {
-            Queue::Embedded(q) => q.pending(target),
+            Queue::Embedded(q) => Some(q.pending(target)),
+            Queue::Amqp(_) => None,
         }
     }
 
@@ -126,6 +167,23 @@ impl Queue {
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
         match self {
             Queue::Embedded(q) => q.dead_letters(),
+            Queue::Amqp(q) => q.dead_letters().await,
+        }
+    }
+
+    /// Closes the backend's connections; unsettled deliveries are redelivered.
+    pub async fn close(&self) {
+        if let Queue::Amqp(q) = self {
+            q.close().await;
+        }
+    }
+
+    /// Background duties of a worker process until `stop`: on RabbitMQ,
+    /// dead-lettering messages routed to no target. Nothing on the embedded
+    /// store, where nothing unroutable can be published.
+    pub async fn run_janitor(self, stop: CancellationToken) {
+        if let Queue::Amqp(q) = self {
+            q.run_unroutable(stop).await;
         }
     }
 }

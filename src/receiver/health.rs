@@ -12,7 +12,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// 200 when the queue is usable, else 503.
 pub async fn readyz(state: web::Data<ReceiverState>) -> HttpResponse {
-    if state.queue.is_ready() {
+    if state.queue.is_ready().await {
         HttpResponse::Ok().json(json!({"status": "ready"}))
     } else {
         HttpResponse::ServiceUnavailable().json(json!({

@@ -80,7 +80,7 @@ impl TargetWorker {
             while batch.len() < self.max_batch {
                 tokio::select! {
                     () = stop.cancelled() => {
-                        queue.release(&batch.iter().map(|d| d.tag).collect::<Vec<_>>());
+                        queue.release(&batch.iter().map(|d| d.tag.clone()).collect::<Vec<_>>()).await;
                         return;
                     }
                     delivery = queue.next(&self.target, Some(close_at)) => match delivery {
@@ -112,7 +112,7 @@ impl TargetWorker {
             "purging merged batch"
         );
         let mut settlement = Settlement {
-            ack: batch.iter().map(|d| d.tag).collect(),
+            ack: batch.iter().map(|d| d.tag.clone()).collect(),
             ..Settlement::default()
         };
         let mut calls = calls.into_iter();
@@ -162,7 +162,7 @@ impl TargetWorker {
         let tags = settlement.ack.clone();
         if let Err(error) = queue.settle(settlement).await {
             tracing::error!(target_id = %self.target, %error, "cannot settle batch; it will be redelivered");
-            queue.release(&tags);
+            queue.release(&tags).await;
         }
         next_slot
     }
@@ -183,7 +183,7 @@ impl TargetWorker {
     }
 }
 
-/// Spawns one worker per configured target on `tracker`.
+/// Spawns one worker per configured target, and the queue's janitor, on `tracker`.
 pub fn spawn_all(
     settings: &Settings,
     queue: &Queue,
@@ -196,4 +196,5 @@ pub fn spawn_all(
             tracker.spawn(worker.run(queue.clone(), stop.clone()));
         }
     }
+    tracker.spawn(queue.clone().run_janitor(stop.clone()));
 }

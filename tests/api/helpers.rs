@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use purgehook::app::{Application, Prepared};
+use purgehook::app::{Application, Prepared, Role};
 use purgehook::config;
 use purgehook::queue::Queue;
 use purgehook::shutdown::Shutdown;
@@ -68,8 +68,10 @@ pub async fn spawn_app_in(toml: &str, dir: TempDir) -> TestApp {
     let settings =
         config::from_toml(toml, Path::new("test.toml"), overrides).expect("valid config");
     let prepared = Prepared::new(settings).expect("config compiles");
-    let app = Application::build(prepared).expect("app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let app = Application::build(prepared, Role::Serve)
+        .await
+        .expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port().expect("a receiver port"));
     let queue = app.queue().clone();
     let shutdown = Shutdown::new();
     let task = tokio::spawn({
