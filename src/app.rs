@@ -37,12 +37,6 @@ impl Prepared {
         let rules = RuleSet::compile(&settings)
             .map_err(|e| errors.extend(e))
             .ok();
-        if settings.queue.backend == QueueBackendKind::Amqp {
-            errors.push(crate::config::ConfigError::new(
-                "queue.backend",
-                "the amqp backend is not available in this build yet; use \"embedded\"",
-            ));
-        }
         match rules {
             Some(rules) if errors.is_empty() => Ok(Prepared {
                 settings,

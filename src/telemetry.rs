@@ -1,5 +1,5 @@
 //! Logging: a tracing subscriber writing pretty or JSON lines to stderr,
-//! filtered by `RUST_LOG` or `[log] level`.
+//! filtered by `RUST_LOG` or `[log] level` (lapin's own lines off unless asked).
 
 use std::io::IsTerminal as _;
 
@@ -9,8 +9,15 @@ use crate::config::{LogFormat, LogSettings};
 
 /// Installs the subscriber once; later calls (tests) are no-ops.
 pub fn init(settings: &LogSettings) {
+    // lapin logs the broker errors that purgehook already reports, once,
+    // where it handles them; RUST_LOG or an explicit `lapin=` level shows them.
+    let level = if settings.level.contains("lapin") {
+        settings.level.clone()
+    } else {
+        format!("{},lapin=off", settings.level)
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -1,9 +1,8 @@
 //! Nothing accepted is lost: the real binary is killed with SIGKILL right
 //! after answering 202, and the job still runs once it starts again.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use serde_json::json;
@@ -14,37 +13,11 @@ use crate::helpers::*;
 
 /// Starts `purgehook serve` and returns it with the port it listens on.
 fn serve(config: &Path, window: &str) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_purgehook"))
-        .arg("serve")
-        .env("PURGEHOOK_CONFIG", config)
-        .env("PURGEHOOK__TARGETS__BLOG__WINDOW", window)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("the server says it is serving before its output ends")
-            .expect("readable output");
-        if let Some(rest) = line
-            .split("port=")
-            .nth(1)
-            .filter(|_| line.contains("purgehook is serving"))
-        {
-            break rest
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("a port number");
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
+    spawn_binary(
+        "serve",
+        config,
+        &[("PURGEHOOK__TARGETS__BLOG__WINDOW", window)],
+    )
 }
 
 #[tokio::test]

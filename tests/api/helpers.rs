@@ -2,7 +2,9 @@
 //! with a deadline.
 
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -55,23 +57,32 @@ pub async fn spawn_app(toml: &str) -> TestApp {
 
 /// Starts the app with its queue in `dir`.
 pub async fn spawn_app_in(toml: &str, dir: TempDir) -> TestApp {
-    let overrides = vec![
-        (
-            "PURGEHOOK__SERVER__LISTEN".to_string(),
-            "127.0.0.1:0".to_string(),
-        ),
-        (
-            "PURGEHOOK__QUEUE__PATH".to_string(),
-            format!("\"{}\"", dir.path().join("queue").display()),
-        ),
-    ];
+    let overrides = vec![(
+        "PURGEHOOK__QUEUE__PATH".to_string(),
+        format!("\"{}\"", dir.path().join("queue").display()),
+    )];
+    spawn_role(toml, Role::Serve, overrides, dir).await
+}
+
+/// Starts `role` with `toml` and extra `PURGEHOOK__` overrides; the receiver
+/// listens on a free port.
+pub async fn spawn_role(
+    toml: &str,
+    role: Role,
+    mut overrides: Vec<(String, String)>,
+    dir: TempDir,
+) -> TestApp {
+    overrides.push((
+        "PURGEHOOK__SERVER__LISTEN".to_string(),
+        "127.0.0.1:0".to_string(),
+    ));
     let settings =
         config::from_toml(toml, Path::new("test.toml"), overrides).expect("valid config");
     let prepared = Prepared::new(settings).expect("config compiles");
-    let app = Application::build(prepared, Role::Serve)
+    let app = Application::build(prepared, role)
         .await
         .expect("app builds");
-    let address = format!("http://127.0.0.1:{}", app.port().expect("a receiver port"));
+    let address = format!("http://127.0.0.1:{}", app.port().unwrap_or(0));
     let queue = app.queue().clone();
     let shutdown = Shutdown::new();
     let task = tokio::spawn({
@@ -198,4 +209,40 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Starts the real binary with `command` and the config file, and returns it
+/// with its receiver's port (0 for a worker) once it says it is serving.
+pub fn spawn_binary(command: &str, config: &Path, env: &[(&str, &str)]) -> (Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_purgehook"))
+        .arg(command)
+        .env("PURGEHOOK_CONFIG", config)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("the process says it is serving before its output ends")
+            .expect("readable output");
+        if let Some(rest) = line
+            .split("port=")
+            .nth(1)
+            .filter(|_| line.contains("purgehook is serving"))
+        {
+            break rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port number");
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
 }

@@ -2,11 +2,13 @@
 //! queue in a temporary directory, deliveries signed as the real senders sign
 //! them, and local provider servers that answer as their documents say.
 
+mod amqp;
 mod cli;
 mod durability;
 mod fakes;
 mod helpers;
 mod hooks;
 mod providers;
+mod proxy;
 mod queue;
 mod worker;

@@ -1,0 +1,424 @@
+//! Receivers and workers as separate processes on the real RabbitMQ: the
+//! whole path across processes, a standby worker taking over from one killed
+//! mid-call, producers' bad messages dead-lettered, the declared topology,
+//! broker loss and recovery, and clear start-up errors.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use lapin::options::BasicPublishOptions;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use purgehook::app::Role;
+use purgehook::config::{AmqpQueueType, QueueBackendKind, QueueSettings};
+use purgehook::queue::Queue;
+use serde_json::json;
+use wiremock::ResponseTemplate;
+use wiremock::matchers::{method, path};
+
+use crate::fakes::bigscoots::BigScoots;
+use crate::fakes::json as body_json;
+use crate::helpers::*;
+use crate::proxy::Proxy;
+use crate::queue::amqp_url;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A deployment's shared settings: one broker prefix, one BigScoots site.
+struct Deployment {
+    prefix: String,
+    config: String,
+}
+
+impl Deployment {
+    fn new(site: &BigScoots, window: &str) -> Deployment {
+        let config = format!(
+            r#"{}{}
+[worker]
+window = "{window}"
+backoff = "10ms"
+max_backoff = "50ms"
+
+[[rules]]
+name = "published post"
+source = "wp"
+[[rules.actions]]
+target = "blog"
+post_ids = ["{{{{ payload.data.post.ID }}}}"]
+"#,
+            sources(),
+            site.target("blog", APP_PASSWORD, "")
+        );
+        Deployment {
+            prefix: format!("test-{}", uuid::Uuid::now_v7().simple()),
+            config,
+        }
+    }
+
+    fn overrides(&self, url: &str) -> Vec<(String, String)> {
+        vec![
+            ("PURGEHOOK__QUEUE__BACKEND".into(), "amqp".into()),
+            ("PURGEHOOK__QUEUE__URL".into(), url.into()),
+            ("PURGEHOOK__QUEUE__PREFIX".into(), self.prefix.clone()),
+        ]
+    }
+
+    async fn spawn(&self, role: Role) -> TestApp {
+        self.spawn_via(role, &amqp_url()).await
+    }
+
+    async fn spawn_via(&self, role: Role, url: &str) -> TestApp {
+        spawn_role(
+            &self.config,
+            role,
+            self.overrides(url),
+            tempfile::tempdir().unwrap(),
+        )
+        .await
+    }
+
+    fn settings(&self) -> QueueSettings {
+        QueueSettings {
+            backend: QueueBackendKind::Amqp,
+            path: "unused".into(),
+            url: amqp_url(),
+            prefix: self.prefix.clone(),
+            queue_type: AmqpQueueType::Quorum,
+        }
+    }
+
+    async fn queue(&self) -> Queue {
+        Queue::open(
+            &self.settings(),
+            "purgehook test",
+            &["blog".to_string()],
+            10,
+        )
+        .await
+        .expect("broker reachable")
+    }
+
+    async fn clean_up(&self) {
+        if let Queue::Amqp(queue) = self.queue().await {
+            queue
+                .delete_topology(&["blog".to_string()])
+                .await
+                .expect("clean up");
+            queue.close().await;
+        }
+    }
+}
+
+fn purged_ids(calls: &[wiremock::Request]) -> Vec<u64> {
+    calls
+        .iter()
+        .flat_map(|c| {
+            body_json(c)["post_ids"]
+                .as_array()
+                .map(|ids| ids.iter().filter_map(|v| v.as_u64()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_receiver_and_two_workers_purge_every_event_once() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let deployment = Deployment::new(&site, "100ms");
+    let receiver = deployment.spawn(Role::Receiver).await;
+    let workers = [
+        deployment.spawn(Role::Worker).await,
+        deployment.spawn(Role::Worker).await,
+    ];
+
+    for id in 1..=20 {
+        let response = receiver
+            .wordpress(&post_event("post.published", id, "post"))
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+    let ids = eventually(WAIT, "all twenty posts purged", || async {
+        let ids = purged_ids(&site.requests().await);
+        (ids.len() >= 20).then_some(ids)
+    })
+    .await;
+    let unique: BTreeSet<u64> = ids.iter().copied().collect();
+    assert_eq!(unique, (1..=20).collect());
+    assert_eq!(ids.len(), 20, "no post purged twice: {ids:?}");
+
+    for worker in workers {
+        worker.stop().await;
+    }
+    receiver.stop().await;
+    deployment.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_standby_worker_takes_over_a_job_whose_worker_was_killed_mid_call() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    // The first call hangs long enough to kill its worker during it.
+    wiremock::Mock::given(method("PATCH"))
+        .and(path("/wp-json/bigscoots-cache/v2/clear-cache"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&site.server)
+        .await;
+    let deployment = Deployment::new(&site, "10ms");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("purgehook.toml");
+    std::fs::write(&config, &deployment.config).unwrap();
+    let env: Vec<(String, String)> = deployment.overrides(&amqp_url());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    // The active worker is a real process; the standby starts after it.
+    let (mut active, _) = spawn_binary("worker", &config, &env);
+    let receiver = deployment.spawn(Role::Receiver).await;
+    let standby = deployment.spawn(Role::Worker).await;
+
+    assert_eq!(
+        receiver
+            .wordpress(&post_event("post.published", 77, "post"))
+            .await
+            .status(),
+        202
+    );
+    eventually(WAIT, "the active worker's call", || async {
+        (!site.requests().await.is_empty()).then_some(())
+    })
+    .await;
+    active.kill().expect("SIGKILL");
+    active.wait().unwrap();
+
+    let calls = eventually(WAIT, "the standby's call", || async {
+        let calls = site.requests().await;
+        (calls.len() >= 2).then_some(calls)
+    })
+    .await;
+    assert_eq!(
+        body_json(&calls[1]),
+        json!({"purge_type": "post_ids", "post_ids": [77]})
+    );
+
+    standby.stop().await;
+    receiver.stop().await;
+    deployment.clean_up().await;
+}
+
+#[tokio::test]
+async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let deployment = Deployment::new(&site, "10ms");
+    let worker = deployment.spawn(Role::Worker).await;
+
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let exchange = format!("{}.jobs", deployment.prefix);
+    let job = |target: &str, v: u8| {
+        json!({"v": v, "id": uuid::Uuid::now_v7(), "target": target,
+               "action": {"kind": "post_ids", "post_ids": [5]}, "created_at": "2026-11-24T00:00:00Z"})
+        .to_string()
+    };
+    let messages = [
+        ("blog", "this is not JSON".to_string()),
+        ("blog", job("blog", 2)),
+        ("blog", job("shop", 1)),
+        ("nowhere", job("nowhere", 1)),
+        ("blog", job("blog", 1)),
+    ];
+    for (routing_key, body) in &messages {
+        channel
+            .basic_publish(
+                exchange.as_str().into(),
+                (*routing_key).into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    // The valid one runs: the worker survived the others.
+    eventually(WAIT, "the valid producer job", || async {
+        (purged_ids(&site.requests().await) == [5]).then_some(())
+    })
+    .await;
+    let queue = deployment.queue().await;
+    let dead = eventually(WAIT, "four dead letters", || async {
+        let dead = queue.dead_letters().await.unwrap();
+        (dead.len() == 4).then_some(dead)
+    })
+    .await;
+    let reasons: Vec<(String, String)> = dead
+        .iter()
+        .map(|d| (d.target.clone(), d.reason.clone()))
+        .collect();
+    let has = |target: &str, words: &str| {
+        reasons
+            .iter()
+            .any(|(t, r)| t == target && r.contains(words))
+    };
+    assert!(has("blog", "not valid JSON"), "{reasons:#?}");
+    assert!(has("blog", "unsupported schema version 2"), "{reasons:#?}");
+    assert!(has("blog", "names target \"shop\""), "{reasons:#?}");
+    assert!(
+        has("nowhere", "no target \"nowhere\" is configured"),
+        "{reasons:#?}"
+    );
+    assert!(
+        dead.iter()
+            .any(|d| d.body.as_deref() == Some("this is not JSON"))
+    );
+
+    queue.close().await;
+    worker.stop().await;
+    deployment.clean_up().await;
+}
+
+#[tokio::test]
+async fn target_queues_are_quorum_queues_with_a_single_active_consumer() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let deployment = Deployment::new(&site, "10ms");
+    deployment.queue().await.close().await;
+    let output = std::process::Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "list_queues",
+            "name",
+            "type",
+            "arguments",
+            "--formatter",
+            "json",
+        ])
+        .output()
+        .expect("rabbitmqctl runs");
+    let queues: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("JSON from rabbitmqctl");
+    let name = format!("{}.jobs.blog", deployment.prefix);
+    let queue = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == name)
+        .unwrap_or_else(|| panic!("{name} declared"));
+    assert_eq!(queue["type"], "quorum");
+    assert!(
+        queue["arguments"]
+            .to_string()
+            .contains("x-single-active-consumer"),
+        "{queue}"
+    );
+    deployment.clean_up().await;
+}
+
+#[tokio::test]
+async fn broker_loss_answers_503_and_everything_resumes_after() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let deployment = Deployment::new(&site, "10ms");
+    let broker = url::Url::parse(&amqp_url()).unwrap();
+    let proxy = Proxy::start(format!(
+        "{}:{}",
+        broker.host_str().unwrap(),
+        broker.port().unwrap_or(5672)
+    ))
+    .await;
+    let mut via_proxy = broker.clone();
+    via_proxy.set_port(Some(proxy.port)).unwrap();
+    let app = deployment.spawn_via(Role::Serve, via_proxy.as_str()).await;
+    let ready = || async {
+        app.client
+            .get(format!("{}/readyz", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready().await, 200);
+    assert_eq!(
+        app.wordpress(&post_event("post.published", 1, "post"))
+            .await
+            .status(),
+        202
+    );
+    eventually(WAIT, "the first purge", || async {
+        (purged_ids(&site.requests().await) == [1]).then_some(())
+    })
+    .await;
+
+    proxy.cut().await;
+    eventually(WAIT, "/readyz to say 503", || async {
+        (ready().await == 503).then_some(())
+    })
+    .await;
+    let refused = app
+        .wordpress(&post_event("post.published", 2, "post"))
+        .await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+
+    proxy.restore();
+    eventually(WAIT, "/readyz to say 200 again", || async {
+        (ready().await == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.wordpress(&post_event("post.published", 3, "post"))
+            .await
+            .status(),
+        202
+    );
+    eventually(WAIT, "the worker to consume again", || async {
+        (purged_ids(&site.requests().await) == [1, 3]).then_some(())
+    })
+    .await;
+    app.stop().await;
+    deployment.clean_up().await;
+}
+
+#[test]
+fn a_wrong_broker_is_a_clear_start_up_error_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("purgehook.toml");
+    std::fs::write(
+        &config,
+        format!("{}[queue]\nbackend = \"amqp\"\n", sources()),
+    )
+    .unwrap();
+    for url in [
+        "amqp://guest:Sup3rS3cret@127.0.0.1:1/%2f",
+        "amqp://guest:Sup3rS3cret@127.0.0.1:5672/%2f-no-such-vhost",
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_purgehook"))
+            .arg("worker")
+            .env("PURGEHOOK_CONFIG", &config)
+            .env("PURGEHOOK__QUEUE__URL", url)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("127.0.0.1:"), "names the host: {stderr}");
+        assert!(
+            !stderr.contains("Sup3rS3cret"),
+            "never the password: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_embedded_queue_cannot_be_split_into_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("purgehook.toml");
+    std::fs::write(&config, sources()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_purgehook"))
+        .arg("receiver")
+        .env("PURGEHOOK_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("run `purgehook serve`"));
+}
