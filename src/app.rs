@@ -10,7 +10,7 @@ use actix_web::dev::Server;
 
 use crate::config::{ConfigErrors, QueueBackendKind, Settings};
 use crate::queue::Queue;
-use crate::receiver::{ReceiverState, server};
+use crate::receiver::{OpsState, ReceiverState, ops_server, server};
 use crate::rules::RuleSet;
 use crate::shutdown::Shutdown;
 use crate::source::{self, Source};
@@ -92,7 +92,8 @@ pub struct Application {
 
 impl Application {
     /// Opens the queue (connecting to the broker and declaring the topology
-    /// on amqp) and binds the receiver's listener when the role receives.
+    /// on amqp) and binds the receiver's listener when the role receives, or
+    /// a worker's operations listener when `[worker] listen` is set.
     pub async fn build(prepared: Prepared, role: Role) -> anyhow::Result<Application> {
         let Prepared {
             settings,
@@ -109,19 +110,34 @@ impl Application {
         let prefetch = u16::try_from(settings.worker.max_batch).unwrap_or(u16::MAX);
         let queue =
             Queue::open(&settings.queue, role.connection_name(), &targets, prefetch).await?;
-        let (port, server) = if role.receives() {
-            let listener = TcpListener::bind(&settings.server.listen)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
-            let port = listener.local_addr()?.port();
-            let state = ReceiverState {
-                sources,
-                rules,
-                queue: queue.clone(),
-                max_body_bytes: settings.server.max_body_bytes,
-            };
-            (Some(port), Some(server(listener, state)?))
+        let ops = OpsState {
+            queue: queue.clone(),
+            metrics: crate::telemetry::metrics(),
+        };
+        let listen = if role.receives() {
+            Some(settings.server.listen.clone())
         } else {
-            (None, None)
+            settings.worker.listen.clone()
+        };
+        let (port, server) = match listen {
+            Some(address) => {
+                let listener = TcpListener::bind(&address)
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+                let port = listener.local_addr()?.port();
+                let server = if role.receives() {
+                    let state = ReceiverState {
+                        sources,
+                        rules,
+                        queue: queue.clone(),
+                        max_body_bytes: settings.server.max_body_bytes,
+                    };
+                    server(listener, state, ops)?
+                } else {
+                    ops_server(listener, ops)?
+                };
+                (Some(port), Some(server))
+            }
+            None => (None, None),
         };
         Ok(Application {
             role,
@@ -132,7 +148,7 @@ impl Application {
         })
     }
 
-    /// The port the receiver listens on, when the role receives.
+    /// The port the receiver (or a worker's operations server) listens on.
     pub fn port(&self) -> Option<u16> {
         self.port
     }

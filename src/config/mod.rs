@@ -136,6 +136,9 @@ pub struct WorkerSettings {
     pub max_backoff: Duration,
     /// Most jobs merged into one batch.
     pub max_batch: usize,
+    /// Where a `purgehook worker` process serves `/healthz`, `/readyz` and
+    /// `/metrics` (none when absent).
+    pub listen: Option<String>,
 }
 
 impl Default for WorkerSettings {
@@ -146,6 +149,7 @@ impl Default for WorkerSettings {
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             max_batch: 1000,
+            listen: None,
         }
     }
 }

@@ -1,9 +1,19 @@
-//! `GET /healthz` (the process runs) and `GET /readyz` (the queue can take jobs).
+//! The operations endpoints: `GET /healthz` (the process runs), `GET
+//! /readyz` (the queue can take jobs) and `GET /metrics` (Prometheus text).
 
 use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
-use super::ReceiverState;
+use crate::queue::Queue;
+
+/// What the operations endpoints need.
+pub struct OpsState {
+    /// The queue whose readiness `/readyz` reports.
+    pub queue: Queue,
+    /// The metrics registry.
+    pub metrics: PrometheusHandle,
+}
 
 /// 200 while the process runs.
 pub async fn healthz() -> HttpResponse {
@@ -11,7 +21,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// 200 when the queue is usable, else 503.
-pub async fn readyz(state: web::Data<ReceiverState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
     if state.queue.is_ready().await {
         HttpResponse::Ok().json(json!({"status": "ready"}))
     } else {
@@ -20,4 +30,19 @@ pub async fn readyz(state: web::Data<ReceiverState>) -> HttpResponse {
             "message": "the queue is not reachable",
         }))
     }
+}
+
+/// The metrics in Prometheus text format.
+pub async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// Registers the operations routes.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::ReceiverState;
 use super::error::ReceiveError;
 use crate::source::{Inbound, Received};
+use crate::telemetry;
 
 /// The handler.
 pub async fn receive(
@@ -26,6 +27,7 @@ pub async fn receive(
     let result = handle(&source_id, &request, payload, &state).await;
     if let Err(error) = &result {
         tracing::warn!(source = %source_id, code = error.code(), %error, "webhook refused");
+        telemetry::webhook(&source_id, error.code());
     }
     result
 }
@@ -52,6 +54,7 @@ async fn handle(
     let event = match source.verify(&inbound, SystemTime::now())? {
         Received::Ping { event_type } => {
             tracing::info!(source = %source_id, %event_type, "ping answered");
+            telemetry::webhook(source_id, "ping");
             return Ok(HttpResponse::Ok().json(json!({
                 "event_id": event_id,
                 "jobs": [],
@@ -74,6 +77,7 @@ async fn handle(
             )
         };
         tracing::info!(source = %source_id, event_type = %event.event_type, %event_id, "event wanted by no rule");
+        telemetry::webhook(source_id, "ignored");
         return Ok(HttpResponse::Ok().json(json!({
             "event_id": event_id, "jobs": [], "message": message,
         })));
@@ -83,6 +87,10 @@ async fn handle(
         return Err(ReceiveError::Unavailable);
     }
     let job_ids: Vec<Uuid> = routed.jobs.iter().map(|j| j.id).collect();
+    telemetry::webhook(source_id, "accepted");
+    for job in &routed.jobs {
+        telemetry::jobs_queued(&job.target, 1);
+    }
     tracing::info!(
         source = %source_id,
         event_type = %event.event_type,

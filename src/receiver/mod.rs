@@ -1,5 +1,6 @@
 //! The HTTP receiver: the actix-web routes (`/hooks/{source}`, `/healthz`,
-//! `/readyz`), the state they share, and the server built on a listener.
+//! `/readyz`, `/metrics`), the state they share, and the servers built on a
+//! listener: the receiver's, and a worker's operations-only one.
 
 mod error;
 mod health;
@@ -15,6 +16,7 @@ use crate::queue::Queue;
 use crate::rules::RuleSet;
 use crate::source::Source;
 pub use error::ReceiveError;
+pub use health::OpsState;
 
 /// What the handlers share.
 pub struct ReceiverState {
@@ -28,23 +30,53 @@ pub struct ReceiverState {
     pub max_body_bytes: usize,
 }
 
-/// Builds the HTTP server on `listener`. It does not handle signals: the
-/// application stops it through its handle.
-pub fn server(listener: TcpListener, state: ReceiverState) -> std::io::Result<Server> {
+/// Builds the receiver's HTTP server on `listener`. It does not handle
+/// signals: the application stops it through its handle.
+pub fn server(
+    listener: TcpListener,
+    state: ReceiverState,
+    ops: OpsState,
+) -> std::io::Result<Server> {
     let state = web::Data::new(state);
-    let server = HttpServer::new(move || {
+    let ops = web::Data::new(ops);
+    run(listener, move || {
         App::new()
             .app_data(state.clone())
+            .app_data(ops.clone())
             .route("/hooks/{source}", web::post().to(hooks::receive))
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
+            .configure(health::routes)
             .default_service(web::to(not_found))
     })
-    .listen(listener)?
-    .disable_signals()
-    .shutdown_timeout(5)
-    .run();
-    Ok(server)
+}
+
+/// Builds an operations-only server (health, readiness, metrics), for
+/// processes that receive no webhooks.
+pub fn ops_server(listener: TcpListener, ops: OpsState) -> std::io::Result<Server> {
+    let ops = web::Data::new(ops);
+    run(listener, move || {
+        App::new()
+            .app_data(ops.clone())
+            .configure(health::routes)
+            .default_service(web::to(not_found))
+    })
+}
+
+fn run<F, A>(listener: TcpListener, app: F) -> std::io::Result<Server>
+where
+    F: Fn() -> App<A> + Send + Clone + 'static,
+    A: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    Ok(HttpServer::new(app)
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(5)
+        .run())
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ReceiveError> {

@@ -17,6 +17,7 @@ use crate::config::{Rate, Settings};
 use crate::job::{Action, Job};
 use crate::provider::{Capabilities, Provider, ProviderError};
 use crate::queue::{Delivery, Queue, Settlement};
+use crate::telemetry;
 use retry::{Decision, RetryPolicy};
 
 /// How one target's worker behaves.
@@ -111,6 +112,7 @@ impl TargetWorker {
             calls = calls.len(),
             "purging merged batch"
         );
+        telemetry::batch(&self.target, batch.len());
         let mut settlement = Settlement {
             ack: batch.iter().map(|d| d.tag.clone()).collect(),
             ..Settlement::default()
@@ -135,6 +137,7 @@ impl TargetWorker {
                 next_slot = Instant::now() + rate.interval();
             }
             let Err(error) = result else {
+                telemetry::provider_call(&self.target, "ok");
                 tracing::info!(target_id = %self.target, kind = %call.kind(), items = call.item_count(), "purged");
                 continue;
             };
@@ -148,12 +151,14 @@ impl TargetWorker {
             let job = self.follow_up(&batch, call, attempt);
             match self.retry.decide(attempt + 1, &error, &mut rand::rng()) {
                 Decision::Retry(delay) => {
+                    telemetry::provider_call(&self.target, "retry");
                     tracing::warn!(target_id = %self.target, job_id = %job.id, %error, attempt = attempt + 1, ?delay, "purge failed; will retry");
                     let mut retried = job;
                     retried.attempt = attempt + 1;
                     settlement.retry.push((retried, delay));
                 }
                 Decision::Dead(reason) => {
+                    telemetry::provider_call(&self.target, "dead");
                     tracing::error!(target_id = %self.target, job_id = %job.id, %reason, attempts = attempt + 1, "purge failed for good; dead-lettered");
                     settlement.dead.push((job, reason));
                 }

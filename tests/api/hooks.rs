@@ -74,6 +74,23 @@ async fn a_github_push_purges_the_changed_pages_at_bigscoots() {
         body_json(call),
         json!({"purge_type": "urls", "urls": ["https://blog.example.com/README/"]})
     );
+
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("purgehook_webhooks_total{")
+                && l.contains("source=\"github\"")
+                && l.contains("outcome=\"accepted\"")),
+        "{text}"
+    );
+    assert!(text.contains("purgehook_provider_calls_total{"), "{text}");
     app.stop().await;
 }
 

@@ -35,8 +35,11 @@ use topology::{ATTEMPTS_HEADER, DEAD_AT_HEADER, Names, REASON_HEADER, RETRY_TIER
 /// Longest pause between two reconnection attempts of a consumer.
 const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
 
+/// How often an idle consumer checks that its channel is still connected.
+const HEALTH_CHECK: Duration = Duration::from_secs(1);
+
 struct TargetConsumer {
-    _channel: Channel,
+    channel: Channel,
     stream: lapin::Consumer,
 }
 
@@ -197,10 +200,7 @@ impl AmqpQueue {
             )
             .await
             .map_err(|e| format!("cannot consume {queue}: {e}"))?;
-        Ok(TargetConsumer {
-            _channel: channel,
-            stream,
-        })
+        Ok(TargetConsumer { channel, stream })
     }
 
     /// Waits for the next delivery of `queue` until `deadline`, reconnecting
@@ -231,14 +231,17 @@ impl AmqpQueue {
                 }
             }
             let consumer = slot.as_mut()?;
-            let item = match deadline {
-                Some(deadline) => {
-                    match tokio::time::timeout_at(deadline, consumer.stream.next()).await {
-                        Ok(item) => item,
-                        Err(_) => return None,
-                    }
+            // The stream does not always end when the connection dies: watch
+            // the channel too, and reconnect when it is no longer usable.
+            let item = loop {
+                let check_at = Instant::now() + HEALTH_CHECK;
+                let wake = deadline.map_or(check_at, |d| d.min(check_at));
+                match tokio::time::timeout_at(wake, consumer.stream.next()).await {
+                    Ok(item) => break item,
+                    Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => return None,
+                    Err(_) if !consumer.channel.status().connected() => break None,
+                    Err(_) => {}
                 }
-                None => consumer.stream.next().await,
             };
             match item {
                 Some(Ok(delivery)) => return Some(delivery),
@@ -283,6 +286,7 @@ impl AmqpQueue {
 
     async fn reject_invalid(&self, delivery: lapin::message::Delivery, target: &str, reason: &str) {
         tracing::warn!(%target, %reason, "invalid message dead-lettered");
+        crate::telemetry::invalid_message();
         let headers = dead_headers(target, reason, 0);
         let result = async {
             let confirm = self
@@ -432,7 +436,7 @@ impl AmqpQueue {
         };
         for slot in slots {
             if let Some(consumer) = slot.lock().await.take() {
-                let _ = consumer._channel.close(200, "closing".into()).await;
+                let _ = consumer.channel.close(200, "closing".into()).await;
             }
         }
         self.inner.broker.close().await;
