@@ -37,7 +37,12 @@ pub fn summary(prepared: &Prepared) -> String {
     );
     let queue = match s.queue.backend {
         QueueBackendKind::Embedded => format!("embedded store in {}", s.queue.path.display()),
-        QueueBackendKind::Amqp => format!("amqp, prefix {}", s.queue.prefix),
+        QueueBackendKind::Amqp => format!(
+            "RabbitMQ at {}, prefix {}, {} queues",
+            crate::queue::amqp::display_host(&s.queue.url),
+            s.queue.prefix,
+            s.queue.queue_type.as_str()
+        ),
     };
     let _ = writeln!(out, "queue: {queue}");
     let _ = writeln!(

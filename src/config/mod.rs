@@ -91,6 +91,16 @@ pub enum AmqpQueueType {
     Classic,
 }
 
+impl AmqpQueueType {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AmqpQueueType::Quorum => "quorum",
+            AmqpQueueType::Classic => "classic",
+        }
+    }
+}
+
 /// `[queue]`: where jobs wait.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
