@@ -197,6 +197,8 @@ impl Application {
             None => shutdown.triggered().await,
         }
         shutdown.wait_for_tasks().await;
+        // On RabbitMQ this hands anything unsettled to a standby at once.
+        self.queue.close().await;
         tracing::info!("purgehook stopped");
         Ok(())
     }

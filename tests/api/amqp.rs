@@ -445,3 +445,42 @@ fn the_embedded_queue_cannot_be_split_into_processes() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("run `purgehook serve`"));
 }
+
+#[tokio::test]
+async fn a_gracefully_stopped_worker_hands_its_collected_jobs_to_the_standby() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let deployment = Deployment::new(&site, "10ms");
+    let receiver = deployment.spawn(Role::Receiver).await;
+    // The active worker would hold its batch for an hour.
+    let mut slow = deployment.overrides(&amqp_url());
+    slow.push(("PURGEHOOK__TARGETS__BLOG__WINDOW".into(), "1h".into()));
+    let active = spawn_role(
+        &deployment.config,
+        Role::Worker,
+        slow,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        receiver
+            .wordpress(&post_event("post.published", 8, "post"))
+            .await
+            .status(),
+        202
+    );
+    let standby = deployment.spawn(Role::Worker).await;
+
+    tokio::time::timeout(Duration::from_secs(10), active.stop())
+        .await
+        .expect("a stop does not wait for the window");
+    let calls = eventually(WAIT, "the standby to run the job", || async {
+        let calls = site.requests().await;
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    assert_eq!(purged_ids(&calls), [8]);
+
+    standby.stop().await;
+    receiver.stop().await;
+    deployment.clean_up().await;
+}
