@@ -24,7 +24,12 @@ pub const MAX_ACTION_ITEMS: usize = 10_000;
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Everything the target caches.
-    Everything,
+    Everything {
+        /// Also run the provider's heavier maintenance, where it offers one
+        /// (Brilliant Directories' `full=true`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        full: bool,
+    },
     /// Absolute URLs.
     Urls {
         /// The URLs to purge, each absolute (`https://…`).
@@ -115,10 +120,13 @@ impl fmt::Display for ActionKind {
 }
 
 impl Action {
+    /// `everything`, without the heavier maintenance.
+    pub const EVERYTHING: Action = Action::Everything { full: false };
+
     /// This action's kind.
     pub fn kind(&self) -> ActionKind {
         match self {
-            Action::Everything => ActionKind::Everything,
+            Action::Everything { .. } => ActionKind::Everything,
             Action::Urls { .. } => ActionKind::Urls,
             Action::Prefixes { .. } => ActionKind::Prefixes,
             Action::Tags { .. } => ActionKind::Tags,
@@ -137,7 +145,7 @@ impl Action {
             Action::Tags { tags } => tags.len(),
             Action::PostIds { post_ids, .. } => post_ids.len(),
             Action::Scopes { scopes, .. } => scopes.len(),
-            Action::Everything | Action::Resource { .. } | Action::Command { .. } => 1,
+            Action::Everything { .. } | Action::Resource { .. } | Action::Command { .. } => 1,
         }
     }
 

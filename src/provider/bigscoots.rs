@@ -104,7 +104,7 @@ struct Answer {
 impl Provider for BigScoots {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
         let (method, endpoint, body) = match action {
-            Action::Everything => (
+            Action::Everything { .. } => (
                 Method::PATCH,
                 "clear-cache",
                 Some(json!({"purge_type": "all"})),

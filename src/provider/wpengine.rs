@@ -96,7 +96,7 @@ impl WpEngine {
 impl Provider for WpEngine {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
         let cache_type = match action {
-            Action::Everything => "all",
+            Action::Everything { .. } => "all",
             Action::Scopes { scopes, .. } if scopes.len() == 1 => scopes[0].as_str(),
             other => {
                 return Err(ProviderError::Permanent {

@@ -36,7 +36,9 @@ pub struct ActionTemplate {
 }
 
 enum Shape {
-    Everything,
+    Everything {
+        full: bool,
+    },
     List {
         kind: ActionKind,
         items: Vec<Item>,
@@ -56,7 +58,7 @@ impl ActionTemplate {
     /// The action kind this template makes.
     pub fn kind(&self) -> ActionKind {
         match &self.shape {
-            Shape::Everything => ActionKind::Everything,
+            Shape::Everything { .. } => ActionKind::Everything,
             Shape::List { kind, .. } => *kind,
             Shape::Resource { .. } => ActionKind::Resource,
             Shape::Command(_) => ActionKind::Command,
@@ -123,7 +125,12 @@ impl ActionTemplate {
                         return Err(("everything".into(), "expected `everything = true`".into()));
                     }
                 }
-                Shape::Everything
+                let full = match table.remove("full") {
+                    None => false,
+                    Some(toml::Value::Boolean(full)) => full,
+                    Some(_) => return Err(("full".into(), "expected true or false".into())),
+                };
+                Shape::Everything { full }
             }
             ActionKind::Resource => {
                 let title = item(env, "title", table.remove("title"))?;
@@ -181,7 +188,7 @@ impl ActionTemplate {
     /// produced nothing to purge (e.g. a push that changed no content file).
     pub fn render(&self, ctx: &Value) -> Result<Option<Action>, RenderError> {
         Ok(match &self.shape {
-            Shape::Everything => Some(Action::Everything),
+            Shape::Everything { full } => Some(Action::Everything { full: *full }),
             Shape::Command(name) => {
                 single_string(name, ctx, "command")?.map(|name| Action::Command { name })
             }

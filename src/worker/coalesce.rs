@@ -23,6 +23,7 @@ pub fn coalesce<'a>(
     caps: &Capabilities,
 ) -> Vec<Action> {
     let mut everything = false;
+    let mut everything_full = false;
     let mut urls = BTreeSet::new();
     let mut prefixes = BTreeSet::new();
     let mut tags = BTreeSet::new();
@@ -35,7 +36,10 @@ pub fn coalesce<'a>(
 
     for action in pending {
         match action {
-            Action::Everything => everything = true,
+            Action::Everything { full: f } => {
+                everything = true;
+                everything_full |= f;
+            }
             Action::Urls { urls: u } => urls.extend(u),
             Action::Prefixes { prefixes: p } => prefixes.extend(p),
             Action::Tags { tags: t } => tags.extend(t),
@@ -65,7 +69,9 @@ pub fn coalesce<'a>(
 
     let mut calls = Vec::new();
     if everything {
-        calls.push(Action::Everything);
+        calls.push(Action::Everything {
+            full: everything_full,
+        });
     } else {
         let urls: Vec<String> = urls
             .into_iter()

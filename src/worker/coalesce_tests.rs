@@ -49,7 +49,7 @@ fn words(pool: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        1 => Just(Action::Everything),
+        1 => any::<bool>().prop_map(|full| Action::Everything { full }),
         6 => prop::collection::vec(url(), 1..5).prop_map(|urls| Action::Urls { urls }),
         2 => prop::collection::vec(prefix(), 1..3).prop_map(|prefixes| Action::Prefixes { prefixes }),
         3 => words(&["t1", "t2", "t3", "t4", "t5"]).prop_map(|tags| Action::Tags { tags }),
@@ -113,11 +113,14 @@ proptest! {
     #[test]
     fn every_job_is_covered(jobs in prop::collection::vec(action(), 1..12), caps in caps()) {
         let calls = coalesce(&jobs, caps);
-        let everything = calls.contains(&Action::Everything);
+        let everything = calls.iter().any(|c| matches!(c, Action::Everything { .. }));
         let prefixes = items(&calls, ActionKind::Prefixes);
         for job in &jobs {
             match job {
-                Action::Everything => prop_assert!(everything),
+                Action::Everything { full } => prop_assert!(
+                    calls.iter().any(|c| matches!(c, Action::Everything { full: f } if *f || !full)),
+                    "everything (full: {}) not covered", full
+                ),
                 Action::Command { name } => prop_assert!(calls.iter().any(|c| matches!(c, Action::Command { name: n } if n == name)), "command {} dropped", name),
                 _ if everything => {}
                 Action::Urls { urls } => for url in urls {
@@ -149,9 +152,12 @@ proptest! {
     fn nothing_more_is_purged(jobs in prop::collection::vec(action(), 1..12), caps in caps()) {
         let calls = coalesce(&jobs, caps);
         let asked = |kind: ActionKind, item: &str| jobs.iter().any(|j| items(std::slice::from_ref(j), kind).iter().any(|(i, _)| *i == item));
-        if calls.contains(&Action::Everything) {
-            prop_assert!(jobs.contains(&Action::Everything));
-            prop_assert!(calls.iter().all(|c| matches!(c, Action::Everything | Action::Command { .. })), "everything did not subsume");
+        if calls.iter().any(|c| matches!(c, Action::Everything { .. })) {
+            prop_assert!(jobs.iter().any(|j| matches!(j, Action::Everything { .. })), "everything never asked");
+            prop_assert!(calls.iter().all(|c| matches!(c, Action::Everything { .. } | Action::Command { .. })), "everything did not subsume");
+            if calls.contains(&Action::Everything { full: true }) {
+                prop_assert!(jobs.contains(&Action::Everything { full: true }), "full never asked");
+            }
         }
         for kind in [ActionKind::Urls, ActionKind::Prefixes, ActionKind::Tags, ActionKind::Scopes] {
             let sent = items(&calls, kind);
@@ -261,7 +267,7 @@ fn the_design_examples_hold() {
     );
     let with_everything = [
         jobs[0].clone(),
-        Action::Everything,
+        Action::EVERYTHING,
         Action::Command {
             name: "clear_opcache".into(),
         },
@@ -269,7 +275,7 @@ fn the_design_examples_hold() {
     assert_eq!(
         coalesce(&with_everything, &UNLIMITED),
         [
-            Action::Everything,
+            Action::EVERYTHING,
             Action::Command {
                 name: "clear_opcache".into()
             }

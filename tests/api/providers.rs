@@ -41,7 +41,7 @@ async fn bigscoots_drives_all_five_documented_endpoints() {
     let site = BigScoots::start(APP_PASSWORD).await;
     let provider = bigscoots(&site.uri(), APP_PASSWORD);
     let actions = [
-        Action::Everything,
+        Action::EVERYTHING,
         Action::PostIds {
             post_ids: vec![1, 17],
             related: false,
@@ -113,7 +113,7 @@ async fn bigscoots_drives_all_five_documented_endpoints() {
 async fn bigscoots_failures_are_classified() {
     let site = BigScoots::start(APP_PASSWORD).await;
     let error = bigscoots(&site.uri(), "not the password")
-        .purge(&Action::Everything)
+        .purge(&Action::EVERYTHING)
         .await
         .unwrap_err();
     assert!(
@@ -135,7 +135,7 @@ async fn bigscoots_failures_are_classified() {
     for (answer, expected) in answers {
         server.reset().await;
         clear().respond_with(answer).mount(&server).await;
-        let error = provider.purge(&Action::Everything).await.unwrap_err();
+        let error = provider.purge(&Action::EVERYTHING).await.unwrap_err();
         let class = match &error {
             ProviderError::Retryable { .. } => "retryable".to_string(),
             ProviderError::RateLimited { retry_after, .. } => {
@@ -148,7 +148,7 @@ async fn bigscoots_failures_are_classified() {
 
     let unreachable = bigscoots("http://127.0.0.1:9", APP_PASSWORD);
     assert!(matches!(
-        unreachable.purge(&Action::Everything).await,
+        unreachable.purge(&Action::EVERYTHING).await,
         Err(ProviderError::Retryable { .. })
     ));
 }
@@ -185,7 +185,7 @@ async fn wp_engine_purges_each_type_and_surfaces_its_errors() {
     );
 
     // A second object purge within 60 s: the documented 429, and its 60 s.
-    match provider.purge(&Action::Everything).await.unwrap_err() {
+    match provider.purge(&Action::EVERYTHING).await.unwrap_err() {
         ProviderError::RateLimited {
             retry_after,
             message,
@@ -213,7 +213,7 @@ async fn wp_engine_purges_each_type_and_surfaces_its_errors() {
         other => panic!("expected permanent, got {other:?}"),
     }
     let refused = adapter("wpengine", &keys("wrong"));
-    match refused.purge(&Action::Everything).await.unwrap_err() {
+    match refused.purge(&Action::EVERYTHING).await.unwrap_err() {
         ProviderError::Permanent { message } => {
             assert!(message.contains("Bad Credentials"), "{message}")
         }
