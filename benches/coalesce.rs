@@ -20,6 +20,7 @@ const CLOUDFLARE_LIKE: Capabilities = Capabilities {
     kinds: &[],
     max_items: &[(purgehook::job::ActionKind::Urls, 100)],
     check: accept,
+    default_rate: None,
 };
 
 fn pending_jobs(count: usize) -> Vec<Action> {

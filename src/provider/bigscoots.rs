@@ -34,6 +34,7 @@ pub(super) const CAPABILITIES: Capabilities = Capabilities {
     ],
     max_items: &[],
     check,
+    default_rate: None,
 };
 
 fn check(action: &Action) -> Result<(), String> {

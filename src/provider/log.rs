@@ -22,6 +22,7 @@ pub(super) const CAPABILITIES: Capabilities = Capabilities {
     ],
     max_items: &[],
     check: accept_any,
+    default_rate: None,
 };
 
 /// A log target has no keys of its own.

@@ -4,6 +4,7 @@
 //! provider supports ([`Capabilities`]) and builds the adapters.
 
 mod bigscoots;
+mod brilliant_directories;
 mod http;
 mod log;
 mod wpengine;
@@ -62,6 +63,35 @@ pub struct Capabilities {
     /// Provider-specific validation of an action's values (scope names,
     /// command names), run when rules load and before jobs are queued.
     pub check: fn(&Action) -> Result<(), String>,
+    /// A documented rate limit, applied to the calls it selects when the
+    /// target sets no `rate` of its own.
+    pub default_rate: Option<DefaultRate>,
+}
+
+/// A provider's documented rate limit for some of its calls.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultRate {
+    /// The limit.
+    pub rate: crate::config::Rate,
+    /// Which calls it applies to.
+    pub applies_to: fn(&Action) -> bool,
+}
+
+/// Checks that a `base_url` is http(s), recording an error under `path`.
+pub(crate) fn require_http(
+    url: &url::Url,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<()> {
+    if matches!(url.scheme(), "http" | "https") && url.has_host() {
+        Some(())
+    } else {
+        errors.push(ConfigError::new(
+            format!("{path}.base_url"),
+            format!("expected an http(s) URL, got {url}"),
+        ));
+        None
+    }
 }
 
 impl Capabilities {
@@ -105,6 +135,8 @@ fn accept_any(_: &Action) -> Result<(), String> {
 pub enum ProviderSettings {
     /// BigScoots Cache (WordPress REST).
     Bigscoots(bigscoots::Settings),
+    /// Brilliant Directories' `refreshCache`.
+    BrilliantDirectories(brilliant_directories::Settings),
     /// WP Engine's `purge_cache`.
     Wpengine(wpengine::Settings),
     /// Logs what it would purge.
@@ -113,7 +145,8 @@ pub enum ProviderSettings {
 
 impl ProviderSettings {
     /// The provider names accepted in `provider = "…"`.
-    pub const NAMES: &'static [&'static str] = &["bigscoots", "wpengine", "log"];
+    pub const NAMES: &'static [&'static str] =
+        &["bigscoots", "brilliant_directories", "wpengine", "log"];
 
     /// Types the provider-specific keys of a target (`table`, without the
     /// common keys), recording errors under `path`.
@@ -125,6 +158,8 @@ impl ProviderSettings {
     ) -> Option<ProviderSettings> {
         match name {
             "bigscoots" => bigscoots::Settings::parse(table, path, errors).map(Self::Bigscoots),
+            "brilliant_directories" => brilliant_directories::Settings::parse(table, path, errors)
+                .map(Self::BrilliantDirectories),
             "wpengine" => wpengine::Settings::parse(table, path, errors).map(Self::Wpengine),
             "log" => log::Settings::parse(table, path, errors).map(Self::Log),
             other => {
@@ -144,6 +179,7 @@ impl ProviderSettings {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Bigscoots(_) => "bigscoots",
+            Self::BrilliantDirectories(_) => "brilliant_directories",
             Self::Wpengine(_) => "wpengine",
             Self::Log(_) => "log",
         }
@@ -153,6 +189,7 @@ impl ProviderSettings {
     pub fn capabilities(&self) -> Capabilities {
         match self {
             Self::Bigscoots(_) => bigscoots::CAPABILITIES,
+            Self::BrilliantDirectories(_) => brilliant_directories::CAPABILITIES,
             Self::Wpengine(_) => wpengine::CAPABILITIES,
             Self::Log(_) => log::CAPABILITIES,
         }
@@ -162,6 +199,7 @@ impl ProviderSettings {
     pub fn describe(&self) -> String {
         match self {
             Self::Bigscoots(s) => format!("{} as {}", s.base_url, s.username),
+            Self::BrilliantDirectories(s) => s.base_url.to_string(),
             Self::Wpengine(s) => format!("install {} at {}", s.install_id, s.base_url),
             Self::Log(_) => "writes purges to the log".into(),
         }
@@ -171,6 +209,9 @@ impl ProviderSettings {
     pub fn build(&self, target: &str, client: &reqwest::Client) -> Arc<dyn Provider> {
         match self {
             Self::Bigscoots(s) => Arc::new(bigscoots::BigScoots::new(s.clone(), client.clone())),
+            Self::BrilliantDirectories(s) => Arc::new(
+                brilliant_directories::BrilliantDirectories::new(s.clone(), client.clone()),
+            ),
             Self::Wpengine(s) => Arc::new(wpengine::WpEngine::new(s.clone(), client.clone())),
             Self::Log(_) => Arc::new(log::LogProvider::new(target)),
         }

@@ -28,6 +28,7 @@ pub(super) const CAPABILITIES: Capabilities = Capabilities {
     // The API takes one `type` per call.
     max_items: &[(ActionKind::Scopes, 1)],
     check,
+    default_rate: None,
 };
 
 fn check(action: &Action) -> Result<(), String> {

@@ -13,6 +13,7 @@ const UNLIMITED: Capabilities = Capabilities {
     kinds: &[],
     max_items: &[],
     check: no_check,
+    default_rate: None,
 };
 
 const TIGHT: Capabilities = Capabilities {
@@ -25,6 +26,7 @@ const TIGHT: Capabilities = Capabilities {
         (ActionKind::Prefixes, 1),
     ],
     check: no_check,
+    default_rate: None,
 };
 
 fn url() -> impl Strategy<Value = String> {
@@ -224,6 +226,7 @@ fn the_design_examples_hold() {
         kinds: &[],
         max_items: &[(ActionKind::Urls, 100)],
         check: no_check,
+        default_rate: None,
     };
     let calls = coalesce(&[Action::Urls { urls }], &CLOUDFLARE_LIKE);
     assert_eq!(

@@ -32,6 +32,61 @@ fn bigscoots(uri: &str, password: &str) -> Arc<dyn Provider> {
     )
 }
 
+/// The class of a provider error, as a short string for table-driven tests.
+fn class(error: &ProviderError) -> String {
+    match error {
+        ProviderError::Retryable { .. } => "retryable".into(),
+        ProviderError::RateLimited { retry_after, .. } => {
+            format!("limited {}", retry_after.map_or(0, |d| d.as_secs()))
+        }
+        ProviderError::Permanent { .. } => "permanent".into(),
+    }
+}
+
+/// Mounts each answer in turn on `server` for `method path`, and checks the
+/// class of the error `provider` makes of it.
+async fn assert_classes(
+    server: &MockServer,
+    (verb, route): (&str, &str),
+    provider: &Arc<dyn Provider>,
+    action: &Action,
+    answers: Vec<(ResponseTemplate, &str)>,
+) {
+    for (answer, expected) in answers {
+        server.reset().await;
+        Mock::given(method(verb))
+            .and(path(route))
+            .respond_with(answer)
+            .mount(server)
+            .await;
+        let error = provider.purge(action).await.expect_err("a failure");
+        assert_eq!(class(&error), expected, "{error}");
+    }
+}
+
+/// The failures every HTTP provider must classify the same way.
+fn common_failures() -> Vec<(ResponseTemplate, &'static str)> {
+    vec![
+        (
+            ResponseTemplate::new(503).set_body_string("<html>Service Unavailable</html>"),
+            "retryable",
+        ),
+        (
+            ResponseTemplate::new(500).set_body_string("{\"trunc"),
+            "retryable",
+        ),
+        (
+            ResponseTemplate::new(429).insert_header("retry-after", "7"),
+            "limited 7",
+        ),
+        (ResponseTemplate::new(408), "retryable"),
+        (
+            ResponseTemplate::new(403).set_body_string("<h1>Forbidden</h1>"),
+            "permanent",
+        ),
+    ]
+}
+
 fn command(name: &str) -> Action {
     Action::Command { name: name.into() }
 }
@@ -123,28 +178,14 @@ async fn bigscoots_failures_are_classified() {
 
     let server = MockServer::start().await;
     let provider = bigscoots(&server.uri(), APP_PASSWORD);
-    let clear =
-        || Mock::given(method("PATCH")).and(path("/wp-json/bigscoots-cache/v2/clear-cache"));
-    let answers = [
-        (ResponseTemplate::new(503).set_body_string("<html>Service Unavailable</html>"), "retryable"),
-        (ResponseTemplate::new(429).insert_header("retry-after", "7"), "limited 7"),
+    let mut answers = common_failures();
+    answers.extend([
         (ResponseTemplate::new(200).set_body_string("<!DOCTYPE html><p>maintenance"), "retryable"),
         (ResponseTemplate::new(200).set_body_json(json!({"success": false, "message": "Cache is disabled"})), "permanent"),
         (ResponseTemplate::new(404).set_body_json(json!({"code": "rest_no_route", "message": "No route was found matching the URL and request method."})), "permanent"),
-    ];
-    for (answer, expected) in answers {
-        server.reset().await;
-        clear().respond_with(answer).mount(&server).await;
-        let error = provider.purge(&Action::EVERYTHING).await.unwrap_err();
-        let class = match &error {
-            ProviderError::Retryable { .. } => "retryable".to_string(),
-            ProviderError::RateLimited { retry_after, .. } => {
-                format!("limited {}", retry_after.map_or(0, |d| d.as_secs()))
-            }
-            ProviderError::Permanent { .. } => "permanent".to_string(),
-        };
-        assert_eq!(class, expected, "{error}");
-    }
+    ]);
+    let route = ("PATCH", "/wp-json/bigscoots-cache/v2/clear-cache");
+    assert_classes(&server, route, &provider, &Action::EVERYTHING, answers).await;
 
     let unreachable = bigscoots("http://127.0.0.1:9", APP_PASSWORD);
     assert!(matches!(
@@ -236,5 +277,93 @@ fn provider_settings_are_validated_and_name_the_key() {
         errors[0].to_string().contains("missing field `password`"),
         "{}",
         errors[0]
+    );
+}
+
+#[tokio::test]
+async fn brilliant_directories_refreshes_scopes_or_everything_as_documented() {
+    let server = crate::fakes::brilliant::start().await;
+    let keys = |key: &str| format!("base_url = \"{}\"\napi_key = \"{key}\"", server.uri());
+    let provider = adapter(
+        "brilliant_directories",
+        &keys(crate::fakes::brilliant::API_KEY),
+    );
+    let scoped = Action::Scopes {
+        scopes: vec!["data_widgets".into(), "menus".into()],
+        full: false,
+    };
+    provider.purge(&scoped).await.unwrap();
+    provider.purge(&Action::EVERYTHING).await.unwrap();
+    provider
+        .purge(&Action::Everything { full: true })
+        .await
+        .unwrap();
+    let forms: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(
+        forms,
+        [
+            "verbose=true&scope=data_widgets%2Cmenus",
+            "verbose=true",
+            "verbose=true&full=true"
+        ]
+    );
+
+    let refused = adapter("brilliant_directories", &keys("wrong"));
+    let error = refused.purge(&Action::EVERYTHING).await.unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("401") && message.contains("Invalid API key")),
+        "{error:?}"
+    );
+    let invalid = Action::Scopes {
+        scopes: vec!["widgets".into()],
+        full: false,
+    };
+    let error = provider.purge(&invalid).await.unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("Invalid scope value 'widgets'")),
+        "{error:?}"
+    );
+
+    let mut answers = common_failures();
+    answers.extend([
+        (
+            ResponseTemplate::new(405)
+                .set_body_json(json!({"status": "error", "message": "Method not allowed"})),
+            "permanent",
+        ),
+        (ResponseTemplate::new(429), "limited 0"),
+        (
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"status": "error", "message": "menus: timeout"})),
+            "retryable",
+        ),
+    ]);
+    let route = ("POST", "/api/v2/website_settings/refreshCache");
+    assert_classes(&server, route, &provider, &Action::EVERYTHING, answers).await;
+}
+
+#[test]
+fn brilliant_directories_scopes_are_checked_when_rules_load() {
+    let toml = format!(
+        "{}[targets.bd]\nprovider = \"brilliant_directories\"\nbase_url = \"https://www.example.com\"\napi_key = \"k\"\n\
+         [[rules]]\nname = \"widgets\"\nsource = \"github\"\n[[rules.actions]]\ntarget = \"bd\"\nscopes = [\"data_widgets\", \"widgets\"]\n",
+        crate::helpers::sources()
+    );
+    let settings =
+        purgehook::config::from_toml(&toml, std::path::Path::new("t.toml"), Vec::new()).unwrap();
+    let errors = purgehook::app::Prepared::new(settings)
+        .err()
+        .expect("refused");
+    assert!(
+        errors.to_string().contains(
+            "rule \"widgets\": target \"bd\": unknown Brilliant Directories cache area \"widgets\""
+        ),
+        "{errors}"
     );
 }

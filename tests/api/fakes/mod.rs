@@ -1,6 +1,7 @@
 //! Local servers that behave as the providers' documents say.
 
 pub mod bigscoots;
+pub mod brilliant;
 pub mod wpengine;
 
 use wiremock::Request;
