@@ -8,7 +8,7 @@
 
 mod env_override;
 mod secret;
-mod values;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -103,8 +103,14 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 pub fn error_detail(body: &str) -> String {
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
         let mut parts = Vec::new();
-        if let Some(message) = json.get("message").and_then(|m| m.as_str()) {
-            parts.push(message.to_string());
+        // `message` (WordPress, WP Engine…), RFC 7807 `title`/`detail` (OCM).
+        for field in ["message", "title", "detail"] {
+            if let Some(text) = json.get(field).and_then(|m| m.as_str()) {
+                parts.push(text.to_string());
+            }
+        }
+        if let Some(code) = json.get("o:errorCode").and_then(|c| c.as_str()) {
+            parts.push(format!("[{code}]"));
         }
         if let Some(errors) = json.get("errors").and_then(|e| e.as_array()) {
             for error in errors {

@@ -5,8 +5,11 @@
 
 mod bigscoots;
 mod brilliant_directories;
+mod cache_tasks;
 mod http;
 mod log;
+mod oracle_ocm;
+mod poll;
 mod wpengine;
 
 use std::sync::Arc;
@@ -137,6 +140,10 @@ pub enum ProviderSettings {
     Bigscoots(bigscoots::Settings),
     /// Brilliant Directories' `refreshCache`.
     BrilliantDirectories(brilliant_directories::Settings),
+    /// Oracle Content Management's site cache refresh.
+    OracleOcm(oracle_ocm::Settings),
+    /// The cache task API.
+    CacheTasks(cache_tasks::Settings),
     /// WP Engine's `purge_cache`.
     Wpengine(wpengine::Settings),
     /// Logs what it would purge.
@@ -145,8 +152,14 @@ pub enum ProviderSettings {
 
 impl ProviderSettings {
     /// The provider names accepted in `provider = "…"`.
-    pub const NAMES: &'static [&'static str] =
-        &["bigscoots", "brilliant_directories", "wpengine", "log"];
+    pub const NAMES: &'static [&'static str] = &[
+        "bigscoots",
+        "brilliant_directories",
+        "oracle_ocm",
+        "cache_tasks",
+        "wpengine",
+        "log",
+    ];
 
     /// Types the provider-specific keys of a target (`table`, without the
     /// common keys), recording errors under `path`.
@@ -160,6 +173,10 @@ impl ProviderSettings {
             "bigscoots" => bigscoots::Settings::parse(table, path, errors).map(Self::Bigscoots),
             "brilliant_directories" => brilliant_directories::Settings::parse(table, path, errors)
                 .map(Self::BrilliantDirectories),
+            "oracle_ocm" => oracle_ocm::Settings::parse(table, path, errors).map(Self::OracleOcm),
+            "cache_tasks" => {
+                cache_tasks::Settings::parse(table, path, errors).map(Self::CacheTasks)
+            }
             "wpengine" => wpengine::Settings::parse(table, path, errors).map(Self::Wpengine),
             "log" => log::Settings::parse(table, path, errors).map(Self::Log),
             other => {
@@ -180,6 +197,8 @@ impl ProviderSettings {
         match self {
             Self::Bigscoots(_) => "bigscoots",
             Self::BrilliantDirectories(_) => "brilliant_directories",
+            Self::OracleOcm(_) => "oracle_ocm",
+            Self::CacheTasks(_) => "cache_tasks",
             Self::Wpengine(_) => "wpengine",
             Self::Log(_) => "log",
         }
@@ -190,6 +209,8 @@ impl ProviderSettings {
         match self {
             Self::Bigscoots(_) => bigscoots::CAPABILITIES,
             Self::BrilliantDirectories(_) => brilliant_directories::CAPABILITIES,
+            Self::OracleOcm(_) => oracle_ocm::CAPABILITIES,
+            Self::CacheTasks(_) => cache_tasks::CAPABILITIES,
             Self::Wpengine(_) => wpengine::CAPABILITIES,
             Self::Log(_) => log::CAPABILITIES,
         }
@@ -200,6 +221,8 @@ impl ProviderSettings {
         match self {
             Self::Bigscoots(s) => format!("{} as {}", s.base_url, s.username),
             Self::BrilliantDirectories(s) => s.base_url.to_string(),
+            Self::OracleOcm(s) => format!("site {} at {}", s.site, s.base_url),
+            Self::CacheTasks(s) => s.base_url.to_string(),
             Self::Wpengine(s) => format!("install {} at {}", s.install_id, s.base_url),
             Self::Log(_) => "writes purges to the log".into(),
         }
@@ -212,6 +235,10 @@ impl ProviderSettings {
             Self::BrilliantDirectories(s) => Arc::new(
                 brilliant_directories::BrilliantDirectories::new(s.clone(), client.clone()),
             ),
+            Self::OracleOcm(s) => Arc::new(oracle_ocm::OracleOcm::new(s.clone(), client.clone())),
+            Self::CacheTasks(s) => {
+                Arc::new(cache_tasks::CacheTasks::new(s.clone(), client.clone()))
+            }
             Self::Wpengine(s) => Arc::new(wpengine::WpEngine::new(s.clone(), client.clone())),
             Self::Log(_) => Arc::new(log::LogProvider::new(target)),
         }

@@ -367,3 +367,138 @@ fn brilliant_directories_scopes_are_checked_when_rules_load() {
         "{errors}"
     );
 }
+
+fn ocm(uri: &str, site: &str) -> Arc<dyn Provider> {
+    adapter(
+        "oracle_ocm",
+        &format!(
+            "base_url = \"{uri}\"\nsite = \"{site}\"\ntoken = \"{}\"\npoll_interval = \"10ms\"",
+            crate::fakes::async_jobs::TOKEN
+        ),
+    )
+}
+
+#[tokio::test]
+async fn oracle_ocm_polls_the_refresh_job_until_it_succeeds() {
+    let server = crate::fakes::async_jobs::ocm(2, "succeeded").await;
+    for site in ["SITE1", "name:Blog"] {
+        ocm(&server.uri(), site)
+            .purge(&Action::EVERYTHING)
+            .await
+            .unwrap_or_else(|e| panic!("{site}: {e}"));
+    }
+    let requests = server.received_requests().await.unwrap();
+    let (posts, gets): (Vec<_>, Vec<_>) =
+        requests.iter().partition(|r| r.method.as_str() == "POST");
+    assert_eq!(
+        posts[0].url.path(),
+        "/sites/management/api/v1/sites/SITE1/refresh"
+    );
+    assert_eq!(
+        posts[1].url.path(),
+        "/sites/management/api/v1/sites/name:Blog/refresh"
+    );
+    assert_eq!(gets.len(), 6, "pending, pending, done for each job");
+}
+
+#[tokio::test]
+async fn oracle_ocm_failures_are_permanent_with_their_error_code() {
+    let failing = crate::fakes::async_jobs::ocm(1, "failed").await;
+    let error = ocm(&failing.uri(), "SITE1")
+        .purge(&Action::EVERYTHING)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("job failed") && message.contains("OCE-PRE-001002")),
+        "{error:?}"
+    );
+    let server = crate::fakes::async_jobs::ocm(0, "succeeded").await;
+    for (site, code) in [
+        ("FORBIDDEN", "OCE-SITEMGMT-009026"),
+        ("NOPE", "OCE-SITEMGMT-009003"),
+        ("DELETED", "OCE-SITEMGMT-009059"),
+    ] {
+        let error = ocm(&server.uri(), site)
+            .purge(&Action::EVERYTHING)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, ProviderError::Permanent { message } if message.contains(code)),
+            "{site}: {error:?}"
+        );
+    }
+    let refused = adapter(
+        "oracle_ocm",
+        &format!(
+            "base_url = \"{}\"\nsite = \"SITE1\"\ntoken = \"wrong\"",
+            server.uri()
+        ),
+    );
+    assert!(matches!(
+        refused.purge(&Action::EVERYTHING).await,
+        Err(ProviderError::Permanent { .. })
+    ));
+
+    let mut answers = common_failures();
+    answers.push((ResponseTemplate::new(202), "retryable")); // no Location to poll
+    let route = ("POST", "/sites/management/api/v1/sites/SITE1/refresh");
+    assert_classes(
+        &server,
+        route,
+        &ocm(&server.uri(), "SITE1"),
+        &Action::EVERYTHING,
+        answers,
+    )
+    .await;
+}
+
+fn resource(title: &str) -> Action {
+    Action::Resource {
+        title: title.into(),
+        params: [
+            ("lang".to_string(), json!("en")),
+            ("page".to_string(), json!(3)),
+        ]
+        .into(),
+    }
+}
+
+#[tokio::test]
+async fn cache_tasks_are_polled_to_success_or_failure() {
+    let server = crate::fakes::async_jobs::tasks().await;
+    let keys = |token: &str| {
+        format!(
+            "base_url = \"{}\"\ntoken = \"{token}\"\npoll_interval = \"10ms\"",
+            server.uri()
+        )
+    };
+    let provider = adapter("cache_tasks", &keys(crate::fakes::async_jobs::TOKEN));
+    provider.purge(&resource("catalog")).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        body_json(&requests[0]),
+        json!({"resource_title": "catalog", "lang": "en", "page": 3})
+    );
+    assert_eq!(requests[1].url.query(), Some("task_id=task-1"));
+    assert_eq!(requests.len(), 3, "refresh, STARTED, SUCCESS");
+
+    let error = provider.purge(&resource("broken")).await.unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("FAILURE")),
+        "{error:?}"
+    );
+    let refused = adapter("cache_tasks", &keys("wrong"));
+    let error = refused.purge(&resource("catalog")).await.unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("Invalid token.")),
+        "{error:?}"
+    );
+
+    let mut answers = common_failures();
+    answers.push((
+        ResponseTemplate::new(200).set_body_string("OK"),
+        "retryable",
+    ));
+    let route = ("POST", "/api/v1/cache/refresh/");
+    assert_classes(&server, route, &provider, &resource("catalog"), answers).await;
+}

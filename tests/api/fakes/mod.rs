@@ -1,5 +1,6 @@
 //! Local servers that behave as the providers' documents say.
 
+pub mod async_jobs;
 pub mod bigscoots;
 pub mod brilliant;
 pub mod wpengine;
