@@ -85,15 +85,13 @@ mod tests {
         timeout: Duration::from_secs(60),
     };
 
+    type Read = std::future::Ready<Result<JobState, ProviderError>>;
+    type Reads = Arc<Mutex<Vec<Duration>>>;
+
     /// Replays `states`, recording when each read happened.
-    fn script(
-        states: Vec<JobState>,
-    ) -> (
-        impl FnMut() -> std::future::Ready<Result<JobState, ProviderError>>,
-        Arc<Mutex<Vec<Duration>>>,
-    ) {
+    fn script(states: Vec<JobState>) -> (impl FnMut() -> Read, Reads) {
         let start = Instant::now();
-        let reads = Arc::new(Mutex::new(Vec::new()));
+        let reads = Reads::default();
         let seen = reads.clone();
         let mut states = states.into_iter();
         let read = move || {
