@@ -10,8 +10,8 @@ use serde_json::json;
 use toml::Table;
 
 use super::http::{classify_failure, error_detail, read, transport_error};
-use super::{Capabilities, Provider, ProviderError};
-use crate::config::{ConfigError, Secret, typed_section};
+use super::{Capabilities, DefaultRate, Provider, ProviderError};
+use crate::config::{ConfigError, Rate, Secret, typed_section};
 use crate::job::{Action, ActionKind};
 
 /// The public v1 API.
@@ -28,8 +28,23 @@ pub(super) const CAPABILITIES: Capabilities = Capabilities {
     // The API takes one `type` per call.
     max_items: &[(ActionKind::Scopes, 1)],
     check,
-    default_rate: None,
+    default_rate: Some(DefaultRate {
+        rate: Rate {
+            calls: 1,
+            period: DOCUMENTED_RATE_LIMIT,
+        },
+        applies_to: purges_object_cache,
+    }),
 };
+
+/// Whether a call purges the object cache: `all`, or an `object` type.
+fn purges_object_cache(action: &Action) -> bool {
+    match action {
+        Action::Everything { .. } => true,
+        Action::Scopes { scopes, .. } => scopes.iter().any(|s| s == "object" || s == "all"),
+        _ => false,
+    }
+}
 
 fn check(action: &Action) -> Result<(), String> {
     match action {

@@ -69,7 +69,7 @@ impl TargetWorker {
     /// cancelled is finished and settled first; a batch still collecting is
     /// given back to the queue.
     pub async fn run(self, queue: Queue, stop: CancellationToken) {
-        let mut next_slot = Instant::now();
+        let mut slots = Slots::new();
         loop {
             let first = tokio::select! {
                 () = stop.cancelled() => return,
@@ -77,7 +77,7 @@ impl TargetWorker {
             };
             let Some(first) = first else { continue };
             let mut batch = vec![first];
-            let close_at = (Instant::now() + self.window).max(next_slot);
+            let close_at = (Instant::now() + self.window).max(slots.any);
             while batch.len() < self.max_batch {
                 tokio::select! {
                     () = stop.cancelled() => {
@@ -90,20 +90,35 @@ impl TargetWorker {
                     },
                 }
             }
-            next_slot = self.execute(&queue, batch, next_slot, &stop).await;
+            slots = self.execute(&queue, batch, slots, &stop).await;
         }
     }
 
-    /// Merges, calls and settles one batch; returns the next call slot. If
+    /// The provider's documented limit, when the target sets no `rate`.
+    fn default_rate(&self) -> Option<crate::provider::DefaultRate> {
+        self.capabilities
+            .default_rate
+            .filter(|_| self.rate.is_none())
+    }
+
+    /// When `call` may start.
+    fn slot_for(&self, call: &Action, slots: &Slots) -> Instant {
+        match self.default_rate() {
+            Some(limit) if (limit.applies_to)(call) => slots.any.max(slots.limited),
+            _ => slots.any,
+        }
+    }
+
+    /// Merges, calls and settles one batch; returns the next call slots. If
     /// `stop` is cancelled while waiting for a slot, the calls not yet made
     /// are queued again (same attempt, due at the slot) and the batch settled.
     async fn execute(
         &self,
         queue: &Queue,
         batch: Vec<Delivery>,
-        mut next_slot: Instant,
+        mut slots: Slots,
         stop: &CancellationToken,
-    ) -> Instant {
+    ) -> Slots {
         let calls = coalesce::coalesce(batch.iter().map(|d| &d.job.action), &self.capabilities);
         let attempt = batch.iter().map(|d| d.job.attempt).max().unwrap_or(0);
         tracing::info!(
@@ -119,12 +134,13 @@ impl TargetWorker {
         };
         let mut calls = calls.into_iter();
         while let Some(call) = calls.next() {
+            let slot = self.slot_for(&call, &slots);
             let waited = tokio::select! {
-                () = tokio::time::sleep_until(next_slot) => true,
+                () = tokio::time::sleep_until(slot) => true,
                 () = stop.cancelled() => false,
             };
             if !waited {
-                let due = next_slot.saturating_duration_since(Instant::now());
+                let due = slot.saturating_duration_since(Instant::now());
                 for call in std::iter::once(call).chain(calls.by_ref()) {
                     settlement
                         .retry
@@ -134,7 +150,10 @@ impl TargetWorker {
             }
             let result = self.provider.purge(&call).await;
             if let Some(rate) = self.rate {
-                next_slot = Instant::now() + rate.interval();
+                slots.any = Instant::now() + rate.interval();
+            }
+            if let Some(limit) = self.default_rate().filter(|l| (l.applies_to)(&call)) {
+                slots.limited = Instant::now() + limit.rate.interval();
             }
             let Err(error) = result else {
                 telemetry::provider_call(&self.target, "ok");
@@ -146,7 +165,7 @@ impl TargetWorker {
                 ..
             } = &error
             {
-                next_slot = next_slot.max(Instant::now() + *wait);
+                slots.any = slots.any.max(Instant::now() + *wait);
             }
             let job = self.follow_up(&batch, call, attempt);
             match self.retry.decide(attempt + 1, &error, &mut rand::rng()) {
@@ -169,7 +188,7 @@ impl TargetWorker {
             tracing::error!(target_id = %self.target, %error, "cannot settle batch; it will be redelivered");
             queue.release(&tags).await;
         }
-        next_slot
+        slots
     }
 
     /// The job that carries a failed call forward: the batch's single job
@@ -185,6 +204,25 @@ impl TargetWorker {
         };
         job.attempt = attempt;
         job
+    }
+}
+
+/// When the next calls of a target may start.
+#[derive(Debug, Clone, Copy)]
+struct Slots {
+    /// Any call (the target's `rate`, or a provider's `Retry-After`).
+    any: Instant,
+    /// Calls under the provider's documented limit.
+    limited: Instant,
+}
+
+impl Slots {
+    fn new() -> Self {
+        let now = Instant::now();
+        Slots {
+            any: now,
+            limited: now,
+        }
     }
 }
 

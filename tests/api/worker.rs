@@ -184,3 +184,116 @@ scopes = ["object", "page"]
         "nothing was called during the wait"
     );
 }
+
+/// A provider that records when it was called (in the test's clock).
+struct Recorder {
+    start: tokio::time::Instant,
+    calls: std::sync::Mutex<Vec<(Duration, purgehook::job::Action)>>,
+}
+
+#[async_trait::async_trait]
+impl purgehook::provider::Provider for Recorder {
+    async fn purge(
+        &self,
+        action: &purgehook::job::Action,
+    ) -> Result<(), purgehook::provider::ProviderError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((self.start.elapsed(), action.clone()));
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile() {
+    use purgehook::job::{Action, Job};
+    use purgehook::provider::ProviderSettings;
+    use purgehook::queue::Queue;
+    use purgehook::worker::TargetWorker;
+    use purgehook::worker::retry::RetryPolicy;
+    use std::sync::Arc;
+
+    let table: toml::Table =
+        toml::from_str("install_id = \"i\"\nusername = \"u\"\npassword = \"p\"").unwrap();
+    let settings =
+        ProviderSettings::parse("wpengine", table, "targets.shop", &mut Vec::new()).unwrap();
+    let recorder = Arc::new(Recorder {
+        start: tokio::time::Instant::now(),
+        calls: Default::default(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::open_embedded(dir.path()).unwrap();
+    let worker = TargetWorker {
+        target: "shop".into(),
+        provider: recorder.clone(),
+        capabilities: settings.capabilities(),
+        window: Duration::from_millis(10),
+        rate: None,
+        retry: RetryPolicy {
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+            max_attempts: 3,
+        },
+        max_batch: 100,
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker.run(queue.clone(), stop.clone()));
+    let object = || {
+        Job::new(
+            "shop",
+            Action::Scopes {
+                scopes: vec!["object".into()],
+                full: false,
+            },
+            None,
+        )
+    };
+    let calls = || recorder.calls.lock().unwrap().clone();
+
+    queue.publish(&[object()]).await.unwrap();
+    eventually(Duration::from_secs(5), "the first object purge", || async {
+        (calls().len() == 1).then_some(())
+    })
+    .await;
+    // While the object cache may not be purged, new purges arrive together.
+    let page = Job::new(
+        "shop",
+        Action::Scopes {
+            scopes: vec!["page".into()],
+            full: false,
+        },
+        None,
+    );
+    queue
+        .publish(&[object(), object(), object(), page])
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(120), "the next calls", || async {
+        (calls().len() >= 3).then_some(())
+    })
+    .await;
+
+    let calls = calls();
+    let object_calls: Vec<Duration> = calls
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::Scopes { scopes, .. } if scopes[0] == "object"))
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(
+        object_calls.len(),
+        2,
+        "three object purges merged into one call: {calls:?}"
+    );
+    assert!(
+        object_calls[1] - object_calls[0] >= Duration::from_secs(60),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|(_, a)| matches!(a, Action::Scopes { scopes, .. } if scopes[0] == "page"))
+    );
+    stop.cancel();
+    running.await.unwrap();
+}
