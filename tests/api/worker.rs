@@ -149,7 +149,8 @@ target = "shop"
 scopes = ["object", "page"]
 "#,
         sources(),
-        wpe.target("shop", "inst", wpengine::PASSWORD)
+        // An explicit rate replaces the documented one, so the 429 happens.
+        wpe.target("shop", "inst", wpengine::PASSWORD) + "rate = \"100/s\"\n"
     );
     let app = spawn_app(&config).await;
     // The first push purges object then page; the second push's object purge
