@@ -103,8 +103,9 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 pub fn error_detail(body: &str) -> String {
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
         let mut parts = Vec::new();
-        // `message` (WordPress, WP Engine…), RFC 7807 `title`/`detail` (OCM).
-        for field in ["message", "title", "detail"] {
+        // `message` (WordPress, WP Engine…), `msg` (Fastly), RFC 7807
+        // `title`/`detail` (OCM).
+        for field in ["message", "msg", "title", "detail"] {
             if let Some(text) = json.get(field).and_then(|m| m.as_str()) {
                 parts.push(text.to_string());
             }

@@ -6,10 +6,14 @@
 mod bigscoots;
 mod brilliant_directories;
 mod cache_tasks;
+mod cloudflare;
+mod fastly;
 mod http;
+mod http_api;
 mod log;
 mod oracle_ocm;
 mod poll;
+mod varnish;
 mod wpengine;
 
 use std::sync::Arc;
@@ -144,6 +148,14 @@ pub enum ProviderSettings {
     OracleOcm(oracle_ocm::Settings),
     /// The cache task API.
     CacheTasks(cache_tasks::Settings),
+    /// Cloudflare's `purge_cache`.
+    Cloudflare(cloudflare::Settings),
+    /// Fastly's purge API.
+    Fastly(fastly::Settings),
+    /// Varnish `PURGE`/`BAN`.
+    Varnish(varnish::Settings),
+    /// Any HTTP API, by templates.
+    Http(http_api::Settings),
     /// WP Engine's `purge_cache`.
     Wpengine(wpengine::Settings),
     /// Logs what it would purge.
@@ -158,6 +170,10 @@ impl ProviderSettings {
         "oracle_ocm",
         "cache_tasks",
         "wpengine",
+        "cloudflare",
+        "fastly",
+        "varnish",
+        "http",
         "log",
     ];
 
@@ -177,6 +193,10 @@ impl ProviderSettings {
             "cache_tasks" => {
                 cache_tasks::Settings::parse(table, path, errors).map(Self::CacheTasks)
             }
+            "cloudflare" => cloudflare::Settings::parse(table, path, errors).map(Self::Cloudflare),
+            "fastly" => fastly::Settings::parse(table, path, errors).map(Self::Fastly),
+            "varnish" => varnish::Settings::parse(table, path, errors).map(Self::Varnish),
+            "http" => http_api::Settings::parse(table, path, errors).map(Self::Http),
             "wpengine" => wpengine::Settings::parse(table, path, errors).map(Self::Wpengine),
             "log" => log::Settings::parse(table, path, errors).map(Self::Log),
             other => {
@@ -199,6 +219,10 @@ impl ProviderSettings {
             Self::BrilliantDirectories(_) => "brilliant_directories",
             Self::OracleOcm(_) => "oracle_ocm",
             Self::CacheTasks(_) => "cache_tasks",
+            Self::Cloudflare(_) => "cloudflare",
+            Self::Fastly(_) => "fastly",
+            Self::Varnish(_) => "varnish",
+            Self::Http(_) => "http",
             Self::Wpengine(_) => "wpengine",
             Self::Log(_) => "log",
         }
@@ -211,6 +235,10 @@ impl ProviderSettings {
             Self::BrilliantDirectories(_) => brilliant_directories::CAPABILITIES,
             Self::OracleOcm(_) => oracle_ocm::CAPABILITIES,
             Self::CacheTasks(_) => cache_tasks::CAPABILITIES,
+            Self::Cloudflare(_) => cloudflare::CAPABILITIES,
+            Self::Fastly(_) => fastly::CAPABILITIES,
+            Self::Varnish(_) => varnish::CAPABILITIES,
+            Self::Http(_) => http_api::CAPABILITIES,
             Self::Wpengine(_) => wpengine::CAPABILITIES,
             Self::Log(_) => log::CAPABILITIES,
         }
@@ -223,6 +251,14 @@ impl ProviderSettings {
             Self::BrilliantDirectories(s) => s.base_url.to_string(),
             Self::OracleOcm(s) => format!("site {} at {}", s.site, s.base_url),
             Self::CacheTasks(s) => s.base_url.to_string(),
+            Self::Cloudflare(s) => format!("zone {}", s.zone_id),
+            Self::Fastly(s) => format!(
+                "service {}{}",
+                s.service_id,
+                if s.soft_purge { ", soft purges" } else { "" }
+            ),
+            Self::Varnish(s) => s.base_url.to_string(),
+            Self::Http(s) => s.url_template().to_string(),
             Self::Wpengine(s) => format!("install {} at {}", s.install_id, s.base_url),
             Self::Log(_) => "writes purges to the log".into(),
         }
@@ -239,6 +275,10 @@ impl ProviderSettings {
             Self::CacheTasks(s) => {
                 Arc::new(cache_tasks::CacheTasks::new(s.clone(), client.clone()))
             }
+            Self::Cloudflare(s) => Arc::new(cloudflare::Cloudflare::new(s.clone(), client.clone())),
+            Self::Fastly(s) => Arc::new(fastly::Fastly::new(s.clone(), client.clone())),
+            Self::Varnish(s) => Arc::new(varnish::Varnish::new(s.clone(), client.clone())),
+            Self::Http(s) => Arc::new(http_api::HttpApi::new(target, s.clone(), client.clone())),
             Self::Wpengine(s) => Arc::new(wpengine::WpEngine::new(s.clone(), client.clone())),
             Self::Log(_) => Arc::new(log::LogProvider::new(target)),
         }

@@ -4,7 +4,7 @@
 //! asks for. Pure and synchronous: no I/O, no clock.
 
 mod action;
-mod expressions;
+pub(crate) mod expressions;
 
 use std::collections::BTreeMap;
 

@@ -502,3 +502,326 @@ async fn cache_tasks_are_polled_to_success_or_failure() {
     let route = ("POST", "/api/v1/cache/refresh/");
     assert_classes(&server, route, &provider, &resource("catalog"), answers).await;
 }
+
+/// A local server that records requests and answers each with `respond`.
+async fn recording(
+    respond: impl Fn(&wiremock::Request) -> ResponseTemplate + Send + Sync + 'static,
+) -> MockServer {
+    struct Responder<F>(F);
+    impl<F: Fn(&wiremock::Request) -> ResponseTemplate + Send + Sync> wiremock::Respond
+        for Responder<F>
+    {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            (self.0)(request)
+        }
+    }
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(Responder(respond))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn header<'a>(request: &'a wiremock::Request, name: &str) -> Option<&'a str> {
+    request.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn cloudflare_splits_at_100_items_and_sends_each_purge_type() {
+    let server = recording(|request| {
+        if header(request, "authorization") != Some("Bearer cf-token") {
+            return ResponseTemplate::new(403).set_body_json(json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}]}));
+        }
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let too_many = ["files", "tags", "hosts", "prefixes"].iter().any(|k| body[k].as_array().is_some_and(|a| a.len() > 100));
+        if too_many {
+            return ResponseTemplate::new(400).set_body_json(json!({"success": false, "errors": [{"code": 1015, "message": "Too many items in purge request"}]}));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({"success": true, "errors": [], "messages": [], "result": {"id": "9a7806061c88ada191ed06f989cc3dac"}}))
+    }).await;
+    let keys = |token: &str| {
+        format!(
+            "zone_id = \"ZONE\"\napi_token = \"{token}\"\nbase_url = \"{}/client/v4\"",
+            server.uri()
+        )
+    };
+    let settings = {
+        let table: toml::Table = toml::from_str(&keys("cf-token")).unwrap();
+        ProviderSettings::parse("cloudflare", table, "targets.cdn", &mut Vec::new()).unwrap()
+    };
+    let provider = settings.build("cdn", &purgehook::provider::client());
+    let urls: Vec<String> = (0..150)
+        .map(|i| format!("https://www.example.com/p{i:03}"))
+        .collect();
+    let pending = [
+        Action::Urls { urls },
+        Action::Tags {
+            tags: vec!["blog".into()],
+        },
+        Action::Prefixes {
+            prefixes: vec![
+                "https://www.example.com/blog/".into(),
+                "cdn.example.com".into(),
+            ],
+        },
+    ];
+    let calls = purgehook::worker::coalesce::coalesce(&pending, &settings.capabilities());
+    for call in &calls {
+        provider
+            .purge(call)
+            .await
+            .unwrap_or_else(|e| panic!("{call:?}: {e}"));
+    }
+    provider.purge(&Action::EVERYTHING).await.unwrap();
+    let bodies: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(body_json)
+        .collect();
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.url.path() == "/client/v4/zones/ZONE/purge_cache")
+    );
+    assert_eq!(bodies[0]["files"].as_array().unwrap().len(), 100);
+    assert_eq!(bodies[1]["files"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        &bodies[2..],
+        [
+            json!({"hosts": ["cdn.example.com"]}),
+            json!({"prefixes": ["www.example.com/blog/"]}),
+            json!({"tags": ["blog"]}),
+            json!({"purge_everything": true}),
+        ]
+    );
+
+    let refused = adapter("cloudflare", &keys("wrong"));
+    let error = refused.purge(&Action::EVERYTHING).await.unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("Authentication error")),
+        "{error:?}"
+    );
+    let mut answers = common_failures();
+    answers.push((ResponseTemplate::new(200).set_body_json(json!({"success": false, "errors": [{"code": 1012, "message": "Request must contain one of \"purge_everything\", \"files\""}]})), "permanent"));
+    answers.push((ResponseTemplate::new(429), "limited 0"));
+    assert_classes(
+        &server,
+        ("POST", "/client/v4/zones/ZONE/purge_cache"),
+        &provider,
+        &Action::EVERYTHING,
+        answers,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn fastly_purges_keys_urls_and_all_softly_when_asked() {
+    let server = recording(|request| {
+        if header(request, "fastly-key") != Some("fastly-token") {
+            return ResponseTemplate::new(401)
+                .set_body_json(json!({"msg": "Provided credentials are missing or invalid"}));
+        }
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"status": "ok", "id": "108-1391560174-974124"}))
+    })
+    .await;
+    let keys = |token: &str| {
+        format!(
+            "service_id = \"SVC\"\napi_key = \"{token}\"\nsoft_purge = true\nbase_url = \"{}\"",
+            server.uri()
+        )
+    };
+    let provider = adapter("fastly", &keys("fastly-token"));
+    provider
+        .purge(&Action::Tags {
+            tags: vec!["post-42".into(), "home".into()],
+        })
+        .await
+        .unwrap();
+    provider
+        .purge(&Action::Urls {
+            urls: vec!["https://www.example.com/a/b?x=1".into()],
+        })
+        .await
+        .unwrap();
+    provider.purge(&Action::EVERYTHING).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let seen: Vec<(String, Option<&str>)> = requests
+        .iter()
+        .map(|r| (r.url.path().to_string(), header(r, "fastly-soft-purge")))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/service/SVC/purge".to_string(), Some("1")),
+            ("/purge/www.example.com/a/b".to_string(), Some("1")),
+            ("/service/SVC/purge_all".to_string(), None),
+        ]
+    );
+    assert_eq!(
+        body_json(&requests[0]),
+        json!({"surrogate_keys": ["post-42", "home"]})
+    );
+    assert_eq!(requests[1].url.query(), Some("x=1"));
+
+    let error = adapter("fastly", &keys("nope"))
+        .purge(&Action::EVERYTHING)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("credentials are missing")),
+        "{error:?}"
+    );
+    let caps = {
+        let table: toml::Table = toml::from_str(&keys("fastly-token")).unwrap();
+        ProviderSettings::parse("fastly", table, "t", &mut Vec::new())
+            .unwrap()
+            .capabilities()
+    };
+    assert_eq!(caps.max_items(purgehook::job::ActionKind::Tags), Some(256));
+    assert_classes(
+        &server,
+        ("POST", "/service/SVC/purge_all"),
+        &provider,
+        &Action::EVERYTHING,
+        common_failures(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn varnish_purges_urls_bans_prefixes_and_purges_keys() {
+    let server = recording(
+        |request| match (request.method.as_str(), request.url.path()) {
+            ("PURGE", "/not-cached/") => ResponseTemplate::new(404),
+            ("PURGE", _) | ("BAN", "/") => ResponseTemplate::new(200).set_body_string("Purged"),
+            _ => ResponseTemplate::new(405).set_body_string("Not allowed."),
+        },
+    )
+    .await;
+    let provider = adapter("varnish", &format!("base_url = \"{}\"", server.uri()));
+    provider
+        .purge(&Action::Urls {
+            urls: vec![
+                "https://www.example.com/blog/hello/".into(),
+                "https://www.example.com/not-cached/".into(),
+            ],
+        })
+        .await
+        .unwrap();
+    provider
+        .purge(&Action::Prefixes {
+            prefixes: vec!["https://www.example.com/blog/2026.11/".into()],
+        })
+        .await
+        .unwrap();
+    provider
+        .purge(&Action::Tags {
+            tags: vec!["post-42".into(), "home".into()],
+        })
+        .await
+        .unwrap();
+    provider.purge(&Action::EVERYTHING).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let seen: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            let host = header(r, "host").map(|h| h.split(':').next().unwrap_or_default());
+            let (ban, key) = (header(r, "x-ban-url"), header(r, "xkey"));
+            format!(
+                "{} {} host={host:?} ban={ban:?} xkey={key:?}",
+                r.method,
+                r.url.path()
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen[0],
+        "PURGE /blog/hello/ host=Some(\"www.example.com\") ban=None xkey=None"
+    );
+    assert!(
+        seen[1].starts_with("PURGE /not-cached/ "),
+        "a 404 is 'not cached': {seen:?}"
+    );
+    assert!(
+        seen[2].starts_with("BAN / ") && seen[2].contains("ban=Some(\"^/blog/2026\\\\.11/\")"),
+        "{seen:?}"
+    );
+    assert_eq!(header(&requests[2], "x-ban-host"), Some("www.example.com"));
+    assert!(
+        seen[3].starts_with("PURGE / ") && seen[3].ends_with("xkey=Some(\"post-42 home\")"),
+        "{seen:?}"
+    );
+    assert!(
+        seen[4].starts_with("BAN / ") && seen[4].contains("ban=Some(\".\")"),
+        "{seen:?}"
+    );
+
+    let refusing = recording(|_| ResponseTemplate::new(405).set_body_string("Not allowed.")).await;
+    let error = adapter("varnish", &format!("base_url = \"{}\"", refusing.uri()))
+        .purge(&Action::EVERYTHING)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Permanent { message } if message.contains("405")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_http_provider_renders_its_templates_and_secret_headers() {
+    let server = recording(|request| {
+        if header(request, "authorization") != Some("Bearer from-a-file") {
+            return ResponseTemplate::new(401).set_body_json(json!({"message": "who are you?"}));
+        }
+        ResponseTemplate::new(204)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("auth");
+    std::fs::write(&secret, "Bearer from-a-file\n").unwrap();
+    let provider = adapter(
+        "http",
+        &format!(
+            r#"method = "PUT"
+url = "{}/cache/{{{{ target }}}}/{{{{ action.kind }}}}"
+headers = {{ Authorization = "file:{}", X-Items = "{{{{ action.tags | join(',') }}}}" }}
+body = '{{"keys": {{{{ action.tags | tojson }}}}}}'
+"#,
+            server.uri(),
+            secret.display()
+        ),
+    );
+    provider
+        .purge(&Action::Tags {
+            tags: vec!["a".into(), "b c".into()],
+        })
+        .await
+        .unwrap();
+    let request = &server.received_requests().await.unwrap()[0];
+    assert_eq!(request.method.as_str(), "PUT");
+    assert_eq!(request.url.path(), "/cache/t/tags");
+    assert_eq!(header(request, "x-items"), Some("a,b c"));
+    assert_eq!(header(request, "content-type"), Some("application/json"));
+    assert_eq!(body_json(request), json!({"keys": ["a", "b c"]}));
+
+    let mut errors = Vec::new();
+    let table: toml::Table =
+        toml::from_str("url = \"{{ action.kind \"\nmethod = \"FE TCH\"").unwrap();
+    assert!(ProviderSettings::parse("http", table, "targets.api", &mut errors).is_none());
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        errors.iter().any(|e| e.starts_with("targets.api.method")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with("targets.api.url")),
+        "{errors:?}"
+    );
+}
