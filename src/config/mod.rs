@@ -149,6 +149,10 @@ pub struct WorkerSettings {
     /// Where a `purgehook worker` process serves `/healthz`, `/readyz` and
     /// `/metrics` (none when absent).
     pub listen: Option<String>,
+    /// On stop, how long a provider call in progress (an async job being
+    /// polled, say) may go on before it is cancelled and queued again.
+    #[serde(deserialize_with = "values::duration")]
+    pub stop_grace: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -160,6 +164,7 @@ impl Default for WorkerSettings {
             max_backoff: Duration::from_secs(300),
             max_batch: 1000,
             listen: None,
+            stop_grace: Duration::from_secs(10),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct TargetWorker {
     pub retry: RetryPolicy,
     /// Most jobs per batch.
     pub max_batch: usize,
+    /// How long a call may go on after a stop before it is cancelled.
+    pub stop_grace: Duration,
 }
 
 impl TargetWorker {
@@ -62,6 +64,7 @@ impl TargetWorker {
                     .max(1),
             },
             max_batch: settings.worker.max_batch.max(1),
+            stop_grace: settings.worker.stop_grace,
         })
     }
 
@@ -110,8 +113,9 @@ impl TargetWorker {
     }
 
     /// Merges, calls and settles one batch; returns the next call slots. If
-    /// `stop` is cancelled while waiting for a slot, the calls not yet made
-    /// are queued again (same attempt, due at the slot) and the batch settled.
+    /// `stop` is cancelled while waiting for a slot, or a call outlives the
+    /// stop's grace period, the calls not done are queued again (same
+    /// attempt) and the batch settled.
     async fn execute(
         &self,
         queue: &Queue,
@@ -139,16 +143,29 @@ impl TargetWorker {
                 () = tokio::time::sleep_until(slot) => true,
                 () = stop.cancelled() => false,
             };
-            if !waited {
+            let result = if waited {
+                // A stop lets the call finish within the grace period, then
+                // cancels it: purges are idempotent, so it is simply redone.
+                tokio::select! {
+                    result = self.provider.purge(&call) => Some(result),
+                    () = async {
+                        stop.cancelled().await;
+                        tokio::time::sleep(self.stop_grace).await;
+                    } => None,
+                }
+            } else {
+                None
+            };
+            let Some(result) = result else {
                 let due = slot.saturating_duration_since(Instant::now());
+                tracing::info!(target_id = %self.target, "stopping: the calls not done are queued again");
                 for call in std::iter::once(call).chain(calls.by_ref()) {
                     settlement
                         .retry
                         .push((self.follow_up(&batch, call, attempt), due));
                 }
                 break;
-            }
-            let result = self.provider.purge(&call).await;
+            };
             if let Some(rate) = self.rate {
                 slots.any = Instant::now() + rate.interval();
             }

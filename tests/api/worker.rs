@@ -237,6 +237,7 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
             max_attempts: 3,
         },
         max_batch: 100,
+        stop_grace: Duration::from_secs(1),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(worker.run(queue.clone(), stop.clone()));
@@ -297,4 +298,57 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
     );
     stop.cancel();
     running.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stop_during_a_long_provider_job_queues_the_purge_again() {
+    use purgehook::queue::Queue;
+
+    // An OCM site whose refresh job never finishes.
+    let ocm = crate::fakes::async_jobs::ocm(u32::MAX, "succeeded").await;
+    let config = format!(
+        r#"{}
+[worker]
+window = "10ms"
+stop_grace = "100ms"
+
+[targets.site]
+provider = "oracle_ocm"
+base_url = "{}"
+site = "SITE1"
+token = "{}"
+poll_interval = "10ms"
+
+[[rules]]
+name = "refresh"
+source = "github"
+event = "push"
+[[rules.actions]]
+target = "site"
+everything = true
+"#,
+        sources(),
+        ocm.uri(),
+        crate::fakes::async_jobs::TOKEN
+    );
+    let app = spawn_app(&config).await;
+    assert_eq!(app.github("push", PUSH_NEW_BRANCH).await.status(), 202);
+    eventually(WAIT, "the job to be polled", || async {
+        (ocm.received_requests().await.unwrap_or_default().len() >= 3).then_some(())
+    })
+    .await;
+
+    let dir = tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("a stop does not wait for the provider's job");
+    let queue = eventually(WAIT, "the store to be released", || async {
+        Queue::open_embedded(&dir.path().join("queue")).ok()
+    })
+    .await;
+    assert_eq!(
+        queue.pending_jobs("site"),
+        Some(1),
+        "the refresh is queued to be redone"
+    );
+    assert!(queue.dead_letters().await.unwrap().is_empty());
 }
