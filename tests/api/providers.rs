@@ -79,6 +79,10 @@ fn common_failures() -> Vec<(ResponseTemplate, &'static str)> {
             ResponseTemplate::new(429).insert_header("retry-after", "7"),
             "limited 7",
         ),
+        (
+            ResponseTemplate::new(429).set_body_string("slow down"),
+            "limited 0",
+        ),
         (ResponseTemplate::new(408), "retryable"),
         (
             ResponseTemplate::new(403).set_body_string("<h1>Forbidden</h1>"),
@@ -260,6 +264,34 @@ async fn wp_engine_purges_each_type_and_surfaces_its_errors() {
         }
         other => panic!("expected permanent, got {other:?}"),
     }
+    let answers = vec![
+        (
+            ResponseTemplate::new(503).set_body_json(json!({"message": "Service unavailable"})),
+            "retryable",
+        ),
+        (
+            ResponseTemplate::new(429).insert_header("retry-after", "7"),
+            "limited 7",
+        ),
+        (
+            ResponseTemplate::new(429).set_body_json(json!({"message": "rate-limited"})),
+            "limited 60",
+        ),
+        (ResponseTemplate::new(200).set_body_string("ok"), "none"),
+    ];
+    for (answer, expected) in answers {
+        wpe.server.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(answer)
+            .mount(&wpe.server)
+            .await;
+        let outcome = provider.purge(&Action::EVERYTHING).await;
+        assert_eq!(
+            outcome.as_ref().err().map_or("none".into(), class),
+            expected,
+            "{outcome:?}"
+        );
+    }
 }
 
 #[test]
@@ -337,7 +369,6 @@ async fn brilliant_directories_refreshes_scopes_or_everything_as_documented() {
                 .set_body_json(json!({"status": "error", "message": "Method not allowed"})),
             "permanent",
         ),
-        (ResponseTemplate::new(429), "limited 0"),
         (
             ResponseTemplate::new(200)
                 .set_body_json(json!({"status": "error", "message": "menus: timeout"})),
@@ -609,7 +640,6 @@ async fn cloudflare_splits_at_100_items_and_sends_each_purge_type() {
     );
     let mut answers = common_failures();
     answers.push((ResponseTemplate::new(200).set_body_json(json!({"success": false, "errors": [{"code": 1012, "message": "Request must contain one of \"purge_everything\", \"files\""}]})), "permanent"));
-    answers.push((ResponseTemplate::new(429), "limited 0"));
     assert_classes(
         &server,
         ("POST", "/client/v4/zones/ZONE/purge_cache"),
@@ -763,6 +793,17 @@ async fn varnish_purges_urls_bans_prefixes_and_purges_keys() {
         "{seen:?}"
     );
 
+    let urls = Action::Urls {
+        urls: vec!["https://www.example.com/blog/".into()],
+    };
+    assert_classes(
+        &server,
+        ("PURGE", "/blog/"),
+        &provider,
+        &urls,
+        common_failures(),
+    )
+    .await;
     let refusing = recording(|_| ResponseTemplate::new(405).set_body_string("Not allowed.")).await;
     let error = adapter("varnish", &format!("base_url = \"{}\"", refusing.uri()))
         .purge(&Action::EVERYTHING)
@@ -811,6 +852,17 @@ body = '{{"keys": {{{{ action.tags | tojson }}}}}}'
     assert_eq!(header(request, "content-type"), Some("application/json"));
     assert_eq!(body_json(request), json!({"keys": ["a", "b c"]}));
 
+    let tags = Action::Tags {
+        tags: vec!["a".into()],
+    };
+    assert_classes(
+        &server,
+        ("PUT", "/cache/t/tags"),
+        &provider,
+        &tags,
+        common_failures(),
+    )
+    .await;
     let mut errors = Vec::new();
     let table: toml::Table =
         toml::from_str("url = \"{{ action.kind \"\nmethod = \"FE TCH\"").unwrap();
