@@ -257,7 +257,9 @@ pub struct TargetSettings {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TargetCommon {
-    provider: String,
+    /// Typed here so a non-string is reported; dispatched on before typing.
+    #[serde(rename = "provider")]
+    _provider: String,
     #[serde(default, deserialize_with = "values::optional_duration")]
     window: Option<Duration>,
     #[serde(default)]
@@ -402,29 +404,98 @@ pub fn from_toml(
     }
 }
 
-/// Types one value, recording an error with its full key path on failure.
+/// Types one value, recording every error found with its full key path.
+///
+/// serde stops at a table's first bad key; to report the others in the same
+/// run, a table is typed again without each key that failed (or was unknown),
+/// until it passes or an error cannot be stepped over.
 fn typed<T: DeserializeOwned>(
     value: Value,
     path: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(typed) => Some(typed),
-        Err(error) => {
-            let inner = error.path().to_string();
-            let full = if inner == "." || inner.is_empty() {
-                path.to_string()
-            } else if inner.starts_with('[') {
-                format!("{path}{inner}")
-            } else {
-                format!("{path}.{inner}")
-            };
-            errors.push(ConfigError::new(
-                full,
-                error.into_inner().message().to_string(),
-            ));
-            None
+    let mut value = value;
+    let mut set_aside: Vec<String> = Vec::new();
+    let mut items_set_aside: BTreeMap<String, usize> = BTreeMap::new();
+    while set_aside.len() + items_set_aside.len() < 32 {
+        let error = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(typed) if set_aside.is_empty() && items_set_aside.is_empty() => return Some(typed),
+            Ok(_) => return None,
+            Err(error) => error,
+        };
+        let inner = error.path().to_string();
+        let message = error.into_inner().message().to_string();
+        let missing = backticked(&message, "missing field `");
+        if missing.is_some_and(|key| set_aside.iter().any(|k| k == key)) {
+            // Only reported because its bad value was set aside above.
+            return None;
         }
+        let Value::Table(table) = &mut value else {
+            errors.push(ConfigError::new(joined(path, &inner), message));
+            return None;
+        };
+        let (key, item) = match inner.as_str() {
+            "" | "." => (
+                backticked(&message, "unknown field `").unwrap_or_default(),
+                None,
+            ),
+            nested => split_key_path(nested),
+        };
+        let key = key.to_string();
+        match (item, table.get_mut(&key)) {
+            (Some(index), Some(Value::Array(items))) if index < items.len() => {
+                // Elements are typed in order: those set aside were all before.
+                let before = items_set_aside.entry(key.clone()).or_default();
+                let original = index + *before;
+                let rest = &inner[inner.find(']').map_or(inner.len(), |end| end + 1)..];
+                errors.push(ConfigError::new(
+                    format!("{path}.{key}[{original}]{rest}"),
+                    message,
+                ));
+                items.remove(index);
+                *before += 1;
+            }
+            (_, Some(_)) => {
+                errors.push(ConfigError::new(joined(path, &inner), message));
+                table.remove(&key);
+                set_aside.push(key);
+            }
+            (_, None) => {
+                errors.push(ConfigError::new(joined(path, &inner), message));
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// A serde path's first key and, when it indexes into it, the index:
+/// `secrets[1]` → (`secrets`, 1); `base_url` → (`base_url`, none).
+fn split_key_path(nested: &str) -> (&str, Option<usize>) {
+    let key_end = nested.find(['.', '[']).unwrap_or(nested.len());
+    let key = &nested[..key_end];
+    let index = nested[key_end..]
+        .strip_prefix('[')
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|digits| digits.parse().ok());
+    (key, index)
+}
+
+/// The text between `prefix` and the next backtick in a serde message.
+fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let start = message.find(prefix)? + prefix.len();
+    let length = message[start..].find('`')?;
+    Some(&message[start..start + length])
+}
+
+/// `path` and a serde path inside it, as one key path.
+fn joined(path: &str, inner: &str) -> String {
+    if inner == "." || inner.is_empty() {
+        path.to_string()
+    } else if inner.starts_with('[') {
+        format!("{path}{inner}")
+    } else {
+        format!("{path}.{inner}")
     }
 }
 
@@ -496,8 +567,13 @@ fn target(value: Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Tar
         ));
         return None;
     }
-    let common: TargetCommon = typed(Value::Table(common), path, errors)?;
-    let provider = ProviderSettings::parse(&common.provider, table, path, errors)?;
+    let provider_name = common
+        .get("provider")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let common: Option<TargetCommon> = typed(Value::Table(common), path, errors);
+    let provider = ProviderSettings::parse(&provider_name?, table, path, errors)?;
+    let common = common?;
     Some(TargetSettings {
         provider,
         window: common.window,

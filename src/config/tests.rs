@@ -173,18 +173,53 @@ fn environment_overrides_are_typed_like_the_file() {
 }
 
 #[test]
+fn every_bad_key_of_one_target_is_reported_at_once() {
+    let lines = error_lines(
+        r#"
+[targets.blog]
+provider = "bigscoots"
+window = "soon"
+base_url = "not a url"
+username = "u"
+password = "env:PURGEHOOK_TEST_UNSET_BLOG_PASSWORD"
+colour = "red"
+"#,
+    );
+    let keys: Vec<&str> = lines
+        .iter()
+        .map(|line| line.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "targets.blog.window",
+            "targets.blog.base_url",
+            "targets.blog.colour",
+            "targets.blog.password"
+        ],
+        "{lines:#?}"
+    );
+    assert!(
+        lines[3].contains("PURGEHOOK_TEST_UNSET_BLOG_PASSWORD is not set"),
+        "{}",
+        lines[3]
+    );
+}
+
+#[test]
 fn unset_secret_variables_are_named() {
     let lines = error_lines(
         r#"
 [sources.github]
 kind = "github"
-secrets = ["env:PURGEHOOK_TEST_UNSET_GITHUB_SECRET"]
+secrets = ["env:PURGEHOOK_TEST_UNSET_GITHUB_SECRET", "literal", "env:PURGEHOOK_TEST_UNSET_OLD"]
 "#,
     );
     assert_eq!(
         lines,
         [
-            "sources.github.secrets[0]: environment variable PURGEHOOK_TEST_UNSET_GITHUB_SECRET is not set"
+            "sources.github.secrets[0]: environment variable PURGEHOOK_TEST_UNSET_GITHUB_SECRET is not set",
+            "sources.github.secrets[2]: environment variable PURGEHOOK_TEST_UNSET_OLD is not set",
         ]
     );
 }
