@@ -79,3 +79,8 @@ pub fn batch(target: &str, jobs: usize) {
 pub fn invalid_message() {
     counter!("purgehook_invalid_messages_total").increment(1);
 }
+
+/// `target`'s circuit breaker opened: its provider kept failing.
+pub fn breaker_opened(target: &str) {
+    counter!("purgehook_breaker_opened_total", "target" => target.to_string()).increment(1);
+}

@@ -153,6 +153,13 @@ pub struct WorkerSettings {
     /// polled, say) may go on before it is cancelled and queued again.
     #[serde(deserialize_with = "values::duration")]
     pub stop_grace: Duration,
+    /// Retryable failures in a row after which a target stops calling its
+    /// provider for `breaker_cooldown` (0 turns the breaker off).
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before one probe call; doubles after
+    /// each failed probe, up to `max_backoff`.
+    #[serde(deserialize_with = "values::duration")]
+    pub breaker_cooldown: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -165,6 +172,8 @@ impl Default for WorkerSettings {
             max_batch: 1000,
             listen: None,
             stop_grace: Duration::from_secs(10),
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(30),
         }
     }
 }

@@ -4,7 +4,9 @@
 //! deliveries — acknowledged only once their calls succeeded, or once the
 //! failed part was durably queued for retry or dead-lettered.
 
+pub mod breaker;
 pub mod coalesce;
+pub mod limiter;
 pub mod retry;
 
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use crate::job::{Action, Job};
 use crate::provider::{Capabilities, Provider, ProviderError};
 use crate::queue::{Delivery, Queue, Settlement};
 use crate::telemetry;
+use breaker::{BreakerPolicy, CircuitBreaker};
+use limiter::CallLimiter;
 use retry::{Decision, RetryPolicy};
 
 /// How one target's worker behaves.
@@ -39,6 +43,8 @@ pub struct TargetWorker {
     pub max_batch: usize,
     /// How long a call may go on after a stop before it is cancelled.
     pub stop_grace: Duration,
+    /// When to stop calling a failing provider for a while.
+    pub breaker: BreakerPolicy,
 }
 
 impl TargetWorker {
@@ -65,65 +71,96 @@ impl TargetWorker {
             },
             max_batch: settings.worker.max_batch.max(1),
             stop_grace: settings.worker.stop_grace,
+            breaker: BreakerPolicy {
+                failures: settings.worker.breaker_failures,
+                cooldown: settings.worker.breaker_cooldown,
+                max_cooldown: settings.worker.max_backoff,
+            },
         })
     }
 
     /// Runs until `stop` is cancelled. A batch being called when it is
-    /// cancelled is finished and settled first; a batch still collecting is
-    /// given back to the queue.
+    /// cancelled is finished (within `stop_grace`) and settled first; a
+    /// batch still collecting is given back to the queue.
     pub async fn run(self, queue: Queue, stop: CancellationToken) {
-        let mut slots = Slots::new();
+        let mut pace = Pace {
+            limiter: CallLimiter::new(self.rate, self.capabilities.default_rate),
+            breaker: CircuitBreaker::new(self.breaker),
+        };
         loop {
             let first = tokio::select! {
                 () = stop.cancelled() => return,
                 delivery = queue.next(&self.target, None) => delivery,
             };
             let Some(first) = first else { continue };
-            let mut batch = vec![first];
-            let close_at = (Instant::now() + self.window).max(slots.any);
-            while batch.len() < self.max_batch {
-                tokio::select! {
-                    () = stop.cancelled() => {
-                        queue.release(&batch.iter().map(|d| d.tag.clone()).collect::<Vec<_>>()).await;
-                        return;
-                    }
-                    delivery = queue.next(&self.target, Some(close_at)) => match delivery {
-                        Some(delivery) => batch.push(delivery),
-                        None => break,
-                    },
+            let Some((batch, calls)) = self.collect(&queue, first, &pace, &stop).await else {
+                return;
+            };
+            self.execute(&queue, batch, calls, &mut pace, &stop).await;
+        }
+    }
+
+    /// Collects the target's jobs for its window, and on while the first
+    /// call of the merged batch has to wait (for the rate limit, a
+    /// `Retry-After` or the breaker), so that waiting merges jobs instead of
+    /// piling up calls. Returns the batch and its calls, the first call's
+    /// slot taken; `None` (the batch given back) when `stop` came first.
+    async fn collect(
+        &self,
+        queue: &Queue,
+        first: Delivery,
+        pace: &Pace,
+        stop: &CancellationToken,
+    ) -> Option<(Vec<Delivery>, Vec<Action>)> {
+        let mut batch = vec![first];
+        let mut close_at = Instant::now() + self.window;
+        loop {
+            let full = batch.len() >= self.max_batch;
+            let next = async {
+                if full {
+                    tokio::time::sleep_until(close_at).await;
+                    None
+                } else {
+                    queue.next(&self.target, Some(close_at)).await
                 }
+            };
+            tokio::select! {
+                () = stop.cancelled() => {
+                    queue.release(&batch.iter().map(|d| d.tag.clone()).collect::<Vec<_>>()).await;
+                    return None;
+                }
+                delivery = next => match delivery {
+                    Some(delivery) => {
+                        batch.push(delivery);
+                        continue;
+                    }
+                    None if Instant::now() < close_at => continue,
+                    None => {}
+                },
             }
-            slots = self.execute(&queue, batch, slots, &stop).await;
+            let calls = coalesce::coalesce(batch.iter().map(|d| &d.job.action), &self.capabilities);
+            let Some(call) = calls.first() else {
+                return Some((batch, calls));
+            };
+            match pace.try_acquire(call) {
+                Ok(()) => return Some((batch, calls)),
+                Err(ready_at) => close_at = ready_at,
+            }
         }
     }
 
-    /// The provider's documented limit, when the target sets no `rate`.
-    fn default_rate(&self) -> Option<crate::provider::DefaultRate> {
-        self.capabilities
-            .default_rate
-            .filter(|_| self.rate.is_none())
-    }
-
-    /// When `call` may start.
-    fn slot_for(&self, call: &Action, slots: &Slots) -> Instant {
-        match self.default_rate() {
-            Some(limit) if (limit.applies_to)(call) => slots.any.max(slots.limited),
-            _ => slots.any,
-        }
-    }
-
-    /// Merges, calls and settles one batch; returns the next call slots. If
-    /// `stop` is cancelled while waiting for a slot, or a call outlives the
-    /// stop's grace period, the calls not done are queued again (same
+    /// Calls and settles one batch, the first call's slot already taken.
+    /// If `stop` is cancelled while waiting for a slot, or a call outlives
+    /// the stop's grace period, the calls not done are queued again (same
     /// attempt) and the batch settled.
     async fn execute(
         &self,
         queue: &Queue,
         batch: Vec<Delivery>,
-        mut slots: Slots,
+        calls: Vec<Action>,
+        pace: &mut Pace,
         stop: &CancellationToken,
-    ) -> Slots {
-        let calls = coalesce::coalesce(batch.iter().map(|d| &d.job.action), &self.capabilities);
+    ) {
         let attempt = batch.iter().map(|d| d.job.attempt).max().unwrap_or(0);
         tracing::info!(
             target_id = %self.target,
@@ -136,14 +173,9 @@ impl TargetWorker {
             ack: batch.iter().map(|d| d.tag.clone()).collect(),
             ..Settlement::default()
         };
-        let mut calls = calls.into_iter();
-        while let Some(call) = calls.next() {
-            let slot = self.slot_for(&call, &slots);
-            let waited = tokio::select! {
-                () = tokio::time::sleep_until(slot) => true,
-                () = stop.cancelled() => false,
-            };
-            let result = if waited {
+        let mut calls = calls.into_iter().enumerate().peekable();
+        while let Some((index, call)) = calls.next() {
+            let result = if index == 0 || pace.acquire(&call, stop).await {
                 // A stop lets the call finish within the grace period, then
                 // cancels it: purges are idempotent, so it is simply redone.
                 tokio::select! {
@@ -157,33 +189,22 @@ impl TargetWorker {
                 None
             };
             let Some(result) = result else {
-                let due = slot.saturating_duration_since(Instant::now());
                 tracing::info!(target_id = %self.target, "stopping: the calls not done are queued again");
-                for call in std::iter::once(call).chain(calls.by_ref()) {
+                for call in std::iter::once(call).chain(calls.by_ref().map(|(_, call)| call)) {
+                    let due = pace.resume_at().saturating_duration_since(Instant::now());
                     settlement
                         .retry
                         .push((self.follow_up(&batch, call, attempt), due));
                 }
                 break;
             };
-            if let Some(rate) = self.rate {
-                slots.any = Instant::now() + rate.interval();
-            }
-            if let Some(limit) = self.default_rate().filter(|l| (l.applies_to)(&call)) {
-                slots.limited = Instant::now() + limit.rate.interval();
-            }
             let Err(error) = result else {
+                pace.breaker.record_success();
                 telemetry::provider_call(&self.target, "ok");
                 tracing::info!(target_id = %self.target, kind = %call.kind(), items = call.item_count(), "purged");
                 continue;
             };
-            if let ProviderError::RateLimited {
-                retry_after: Some(wait),
-                ..
-            } = &error
-            {
-                slots.any = slots.any.max(Instant::now() + *wait);
-            }
+            pace.record_failure(&self.target, &error);
             let job = self.follow_up(&batch, call, attempt);
             match self.retry.decide(attempt + 1, &error, &mut rand::rng()) {
                 Decision::Retry(delay) => {
@@ -205,7 +226,6 @@ impl TargetWorker {
             tracing::error!(target_id = %self.target, %error, "cannot settle batch; it will be redelivered");
             queue.release(&tags).await;
         }
-        slots
     }
 
     /// The job that carries a failed call forward: the batch's single job
@@ -224,21 +244,60 @@ impl TargetWorker {
     }
 }
 
-/// When the next calls of a target may start.
-#[derive(Debug, Clone, Copy)]
-struct Slots {
-    /// Any call (the target's `rate`, or a provider's `Retry-After`).
-    any: Instant,
-    /// Calls under the provider's documented limit.
-    limited: Instant,
+/// What paces a target's calls: its rate limits and its circuit breaker.
+struct Pace {
+    limiter: CallLimiter,
+    breaker: CircuitBreaker,
 }
 
-impl Slots {
-    fn new() -> Self {
-        let now = Instant::now();
-        Slots {
-            any: now,
-            limited: now,
+impl Pace {
+    /// Takes the slot of `call` if it may start now, else says when it may.
+    fn try_acquire(&self, call: &Action) -> Result<(), Instant> {
+        match self.breaker.ready_at() {
+            Some(probe_at) if probe_at > Instant::now() => Err(probe_at),
+            _ => self.limiter.try_acquire(call),
+        }
+    }
+
+    /// When calls may start again after a `Retry-After` or with the
+    /// breaker open, taking nothing (for the calls queued again at a stop).
+    fn resume_at(&self) -> Instant {
+        let held = self.limiter.blocked_until();
+        self.breaker
+            .ready_at()
+            .map_or(held, |probe| probe.max(held))
+    }
+
+    /// Waits for the slot of `call`; false if `stop` came first.
+    async fn acquire(&self, call: &Action, stop: &CancellationToken) -> bool {
+        loop {
+            match self.try_acquire(call) {
+                Ok(()) => return true,
+                Err(at) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = stop.cancelled() => return false,
+                },
+            }
+        }
+    }
+
+    /// Accounts for a failed call: a `Retry-After` holds every call; a
+    /// retryable failure counts towards opening the breaker.
+    fn record_failure(&mut self, target: &str, error: &ProviderError) {
+        match error {
+            ProviderError::Permanent { .. } => {
+                self.breaker.record_success();
+                return;
+            }
+            ProviderError::RateLimited {
+                retry_after: Some(wait),
+                ..
+            } => self.limiter.block_until(Instant::now() + *wait),
+            _ => {}
+        }
+        if let Some(cooldown) = self.breaker.record_failure() {
+            telemetry::breaker_opened(target);
+            tracing::warn!(target_id = %target, ?cooldown, "provider keeps failing: calls paused, then one probe");
         }
     }
 }

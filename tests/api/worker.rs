@@ -238,6 +238,11 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
         },
         max_batch: 100,
         stop_grace: Duration::from_secs(1),
+        breaker: purgehook::worker::breaker::BreakerPolicy {
+            failures: 5,
+            cooldown: Duration::from_secs(30),
+            max_cooldown: Duration::from_secs(300),
+        },
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(worker.run(queue.clone(), stop.clone()));

@@ -1,8 +1,10 @@
 //! WP Engine's `purge_cache` (seed 003): Basic auth, 202 Accepted, 400 with
 //! `errors[]` for an unknown type, 401 "Bad Credentials", and 429 for a
-//! second object-cache purge within 60 s of the last one for the install.
+//! second object-cache purge within 60 s of the last one for the install
+//! (a shorter interval can be set, to test rate limits without the wait).
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -16,7 +18,9 @@ pub const PASSWORD: &str = "api-password";
 
 struct PurgeCache {
     auth: String,
+    object_interval: Duration,
     last_object_purge: Mutex<Option<Instant>>,
+    rate_limited: Arc<AtomicUsize>,
 }
 
 impl Respond for PurgeCache {
@@ -40,7 +44,8 @@ impl Respond for PurgeCache {
         }
         if matches!(cache_type, "object" | "all") {
             let mut last = self.last_object_purge.lock().unwrap();
-            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+            if last.is_some_and(|at| at.elapsed() < self.object_interval) {
+                self.rate_limited.fetch_add(1, Ordering::SeqCst);
                 return ResponseTemplate::new(429).set_body_json(json!({
                     "message": "Object cache purges are rate-limited to one request every 60 seconds for each install"
                 }));
@@ -53,20 +58,37 @@ impl Respond for PurgeCache {
 
 pub struct WpEngine {
     pub server: MockServer,
+    rate_limited: Arc<AtomicUsize>,
 }
 
 impl WpEngine {
     pub async fn start() -> WpEngine {
+        WpEngine::with_object_interval(Duration::from_secs(60)).await
+    }
+
+    /// An install that allows one object purge per `object_interval`.
+    pub async fn with_object_interval(object_interval: Duration) -> WpEngine {
         let server = MockServer::start().await;
+        let rate_limited = Arc::new(AtomicUsize::new(0));
         Mock::given(method("POST"))
             .and(path_regex(r"^/v1/installs/[^/]+/purge_cache$"))
             .respond_with(PurgeCache {
                 auth: basic(USER, PASSWORD),
+                object_interval,
                 last_object_purge: Mutex::new(None),
+                rate_limited: rate_limited.clone(),
             })
             .mount(&server)
             .await;
-        WpEngine { server }
+        WpEngine {
+            server,
+            rate_limited,
+        }
+    }
+
+    /// How many calls were answered 429.
+    pub fn rate_limited(&self) -> usize {
+        self.rate_limited.load(Ordering::SeqCst)
     }
 
     pub async fn requests(&self) -> Vec<Request> {
