@@ -37,11 +37,14 @@ impl Clock for TokioClock {
 
 type Governor = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
 
+/// Which calls a limit applies to.
+type AppliesTo = fn(&Action) -> bool;
+
 /// The call limits of one target.
 pub struct CallLimiter {
     origin: Instant,
     /// Applies to the calls `applies_to` accepts (all, for a target `rate`).
-    governor: Option<(Governor, fn(&Action) -> bool)>,
+    governor: Option<(Governor, AppliesTo)>,
     /// No call before this (a provider's `Retry-After`).
     blocked_until: Instant,
 }
@@ -56,7 +59,7 @@ impl CallLimiter {
     pub fn new(rate: Option<Rate>, documented: Option<DefaultRate>) -> CallLimiter {
         let origin = Instant::now();
         let chosen = match (rate, documented) {
-            (Some(rate), _) => Some((rate, every_call as fn(&Action) -> bool)),
+            (Some(rate), _) => Some((rate, every_call as AppliesTo)),
             (None, Some(documented)) => Some((documented.rate, documented.applies_to)),
             (None, None) => None,
         };
