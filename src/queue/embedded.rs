@@ -2,7 +2,8 @@
 //! publish returns. One writer thread applies every pending operation in a
 //! single transaction (group commit), so concurrent publishes share one
 //! fsync. Ready jobs are mirrored in memory per target; a delivery stays on
-//! disk until it is settled, so a crash redelivers it.
+//! disk until it is settled, so a crash redelivers it. A replay removes dead
+//! letters and stores their jobs again in the same transaction.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{DeadLetter, Delivery, DeliveryTag, QueueError, Settlement};
+use super::{DeadLetter, Delivery, DeliveryTag, QueueError, ReplayFilter, Replayed, Settlement};
 use crate::job::Job;
 
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
@@ -50,6 +51,7 @@ struct Writes {
     put_jobs: Vec<(u64, Vec<u8>)>,
     delete_jobs: Vec<u64>,
     put_dead: Vec<(u64, Vec<u8>)>,
+    delete_dead: Vec<u64>,
 }
 
 struct WriteRequest {
@@ -89,6 +91,9 @@ struct Inner {
     state: Mutex<State>,
     next_seq: AtomicU64,
     stats: Arc<WriterStats>,
+    /// Held by a replay from reading the dead letters to committing, so two
+    /// replays never queue the same letter twice.
+    replaying: tokio::sync::Mutex<()>,
 }
 
 /// The embedded queue; cheap to clone.
@@ -167,6 +172,7 @@ impl EmbeddedQueue {
                 state: Mutex::new(state),
                 next_seq: AtomicU64::new(max_seq + 1),
                 stats,
+                replaying: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -295,6 +301,7 @@ impl EmbeddedQueue {
         let dead_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         for (job, reason) in settlement.dead {
             let letter = DeadLetter {
+                id: job.id.to_string(),
                 target: job.target.clone(),
                 attempts: job.attempt + 1,
                 job: Some(job),
@@ -349,14 +356,60 @@ impl EmbeddedQueue {
 
     /// Every dead letter, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        Ok(self
+            .stored_dead()?
+            .into_iter()
+            .map(|(_, letter)| letter)
+            .collect())
+    }
+
+    /// Every dead letter with its key, oldest first; a letter stored without
+    /// an id gets its job's.
+    fn stored_dead(&self) -> Result<Vec<(u64, DeadLetter)>, QueueError> {
         let read = self.inner.db.begin_read().map_err(unavailable)?;
         let table = read.open_table(DEAD).map_err(unavailable)?;
         let mut letters = Vec::new();
         for entry in table.iter().map_err(unavailable)? {
-            let (_, value) = entry.map_err(unavailable)?;
-            letters.push(serde_json::from_slice(value.value()).map_err(unavailable)?);
+            let (key, value) = entry.map_err(unavailable)?;
+            let mut letter: DeadLetter =
+                serde_json::from_slice(value.value()).map_err(unavailable)?;
+            if letter.id.is_empty()
+                && let Some(job) = &letter.job
+            {
+                letter.id = job.id.to_string();
+            }
+            letters.push((key.value(), letter));
         }
         Ok(letters)
+    }
+
+    /// Stores the jobs of the matching dead letters again (attempt 0) and
+    /// deletes those letters, in one transaction; then delivers the jobs.
+    pub async fn replay(&self, filter: &ReplayFilter) -> Result<Replayed, QueueError> {
+        let _one_at_a_time = self.inner.replaying.lock().await;
+        let now = now_ms();
+        let mut outcome = Replayed::default();
+        let mut writes = Writes::default();
+        let mut entries = Vec::new();
+        for (key, letter) in self.stored_dead()? {
+            if !filter.matches(&letter) {
+                continue;
+            }
+            let Some(job) = letter.job.as_ref().map(super::fresh) else {
+                outcome.skipped.push(letter);
+                continue;
+            };
+            let seq = self.seq();
+            writes.delete_dead.push(key);
+            writes.put_jobs.push((seq, Stored::encode(now, &job)?));
+            entries.push((now, seq, job));
+            outcome.replayed.push(letter);
+        }
+        if !entries.is_empty() {
+            self.write(writes).await?;
+            self.enqueue(entries);
+        }
+        Ok(outcome)
     }
 
     /// How many jobs wait or are in flight, per target (for tests and `check`).
@@ -431,6 +484,9 @@ fn commit(db: &Database, group: &[WriteRequest]) -> Result<(), String> {
             for (seq, bytes) in &request.writes.put_dead {
                 dead.insert(*seq, bytes.as_slice()).map_err(store_error)?;
             }
+            for seq in &request.writes.delete_dead {
+                dead.remove(*seq).map_err(store_error)?;
+            }
         }
     }
     txn.commit().map_err(store_error)?;
@@ -439,4 +495,35 @@ fn commit(db: &Database, group: &[WriteRequest]) -> Result<(), String> {
 
 fn store_error(error: impl Into<redb::Error>) -> String {
     error.into().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Action;
+
+    #[tokio::test]
+    async fn a_letter_stored_without_an_id_is_named_and_replayed_by_its_jobs_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = EmbeddedQueue::open(dir.path()).unwrap();
+        let job = Job::new("a", Action::EVERYTHING, None);
+        let legacy = serde_json::json!({"target": "a", "job": job, "reason": "gave up",
+            "attempts": 3, "dead_at": "2026-11-23T20:31:00Z"});
+        let writes = Writes {
+            put_dead: vec![(queue.seq(), serde_json::to_vec(&legacy).unwrap())],
+            ..Writes::default()
+        };
+        queue.write(writes).await.unwrap();
+
+        let letters = queue.dead_letters().unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].id, job.id.to_string());
+        let filter = ReplayFilter {
+            id: Some(job.id.to_string()),
+            ..ReplayFilter::default()
+        };
+        assert_eq!(queue.replay(&filter).await.unwrap().replayed.len(), 1);
+        assert!(queue.dead_letters().unwrap().is_empty());
+        assert_eq!(queue.next("a", None).await.unwrap().job, job);
+    }
 }

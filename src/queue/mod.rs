@@ -1,6 +1,7 @@
 //! The durable job queue, behind one API for every backend: publish (durable
 //! before it returns), consume per target with explicit settlement (ack,
-//! delayed retry, dead letter, in one atomic step), and dead-letter listing.
+//! delayed retry, dead letter, in one atomic step), dead-letter listing, and
+//! replay of dead letters (their jobs queued again, nothing lost on the way).
 //!
 //! [`Queue`] is an enum over the backends (the embedded store and
 //! RabbitMQ), so callers never know which one they talk to; one contract
@@ -64,6 +65,11 @@ pub struct Settlement {
 /// A dead-lettered job (or a message that was not one), with why and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
+    /// The letter's id: its job's id when it holds a valid job; otherwise
+    /// the message id the broker copy was given when it was dead-lettered
+    /// (empty for a letter stored before ids existed that has neither).
+    #[serde(default)]
+    pub id: String,
     /// The target (or, for an unroutable message, its routing key).
     pub target: String,
     /// The job as it last ran, when the message was a valid job.
@@ -78,6 +84,40 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// RFC 3339 time it was dead-lettered.
     pub dead_at: String,
+}
+
+/// Which dead letters to replay: all, one target's, or one id (both may be set).
+#[derive(Debug, Clone, Default)]
+pub struct ReplayFilter {
+    /// Only the letters of this target (their [`DeadLetter::target`]).
+    pub target: Option<String>,
+    /// Only the letter with this id (its [`DeadLetter::id`]).
+    pub id: Option<String>,
+}
+
+impl ReplayFilter {
+    /// Whether `letter` is one of the letters to replay.
+    pub(crate) fn matches(&self, letter: &DeadLetter) -> bool {
+        self.target.as_ref().is_none_or(|t| *t == letter.target)
+            && self.id.as_ref().is_none_or(|id| *id == letter.id)
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replayed {
+    /// Letters whose job was queued again (attempt reset to 0), now gone from the dead letters.
+    pub replayed: Vec<DeadLetter>,
+    /// Letters matching the filter that hold no valid job (a producer's bad message): left in place.
+    pub skipped: Vec<DeadLetter>,
+}
+
+/// The job of a replayed letter, as it is queued again: same id, no attempt made.
+fn fresh(job: &Job) -> Job {
+    Job {
+        attempt: 0,
+        ..job.clone()
+    }
 }
 
 /// The queue, whichever backend carries it.
@@ -168,6 +208,18 @@ impl Queue {
         match self {
             Queue::Embedded(q) => q.dead_letters(),
             Queue::Amqp(q) => q.dead_letters().await,
+        }
+    }
+
+    /// Queues again the jobs of the dead letters `filter` matches (attempt
+    /// reset to 0, same id) and removes those letters, the two together: a
+    /// letter is gone only once its job is stored. Letters without a valid
+    /// job are left in place and reported as skipped. Nothing matching gives
+    /// an empty [`Replayed`]. Safe while workers consume.
+    pub async fn replay(&self, filter: &ReplayFilter) -> Result<Replayed, QueueError> {
+        match self {
+            Queue::Embedded(q) => q.replay(filter).await,
+            Queue::Amqp(q) => q.replay(filter).await,
         }
     }
 

@@ -2,15 +2,21 @@
 //! temporary directory and the real RabbitMQ (`AMQP_URL`, default
 //! `amqp://guest:guest@127.0.0.1:5672/%2f`) under a prefix of its own:
 //! durable publish, per-target consume, settle (ack / delayed retry / dead
-//! letter), redelivery of what was never settled, and persistence across a
-//! reopen.
+//! letter), redelivery of what was never settled, persistence across a
+//! reopen, and dead letters named by their job's id and replayed by id or by
+//! target.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use lapin::options::BasicPublishOptions;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
 use purgehook::config::{AmqpQueueType, QueueBackendKind, QueueSettings};
 use purgehook::job::{Action, Job};
-use purgehook::queue::{Queue, Settlement};
+use purgehook::queue::{Queue, ReplayFilter, Replayed, Settlement};
 use tokio::time::Instant;
+
+use crate::helpers::eventually;
 
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
@@ -115,6 +121,10 @@ on_both_backends!(
     unsettled_deliveries_come_back_after_a_restart_or_a_release,
     retries_wait_their_delay_and_dead_letters_keep_the_reason,
     concurrent_publishes_are_all_stored,
+    dead_letters_are_named_by_their_jobs_ids,
+    a_replay_by_id_queues_exactly_that_job_again,
+    a_replay_by_target_queues_its_jobs_again_durably,
+    a_replay_of_an_unknown_id_changes_nothing,
 );
 
 async fn published_jobs_are_delivered_per_target_and_acked_for_good(backend: QueueBackendKind) {
@@ -265,5 +275,235 @@ async fn concurrent_publishes_are_all_stored(backend: QueueBackendKind) {
             .unwrap();
     }
     assert_eq!(seen, 64);
+    harness.clean_up(queue).await;
+}
+
+/// Publishes `jobs`, then takes each from its target and dead-letters it
+/// after two attempts, as a worker that gave up would.
+async fn dead_lettered(queue: &Queue, jobs: &[Job]) {
+    queue.publish(jobs).await.unwrap();
+    for job in jobs {
+        let delivery = queue.next(&job.target, within()).await.expect("a job");
+        let mut dead = delivery.job.clone();
+        dead.attempt = 2;
+        queue
+            .settle(Settlement {
+                ack: vec![delivery.tag],
+                dead: vec![(dead, "gave up".into())],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+}
+
+fn ids<'a>(jobs: impl IntoIterator<Item = &'a Job>) -> BTreeSet<String> {
+    jobs.into_iter().map(|job| job.id.to_string()).collect()
+}
+
+fn letter_ids(letters: &[purgehook::queue::DeadLetter]) -> BTreeSet<String> {
+    letters.iter().map(|letter| letter.id.clone()).collect()
+}
+
+/// Waits until the dead letters are exactly `expected` (on RabbitMQ, letters
+/// a reader fetched return to the queue shortly after its channel closes).
+async fn dead_letters_become(queue: &Queue, expected: &BTreeSet<String>) {
+    eventually(
+        Duration::from_secs(5),
+        "the expected dead letters",
+        || async {
+            let letters = queue.dead_letters().await.unwrap();
+            (letters.len() == expected.len() && letter_ids(&letters) == *expected).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Replays with `filter` once every letter of `expected` can be read, so
+/// that a letter still on its way back from a reader is not missed.
+async fn replay_when_all_present(
+    queue: &Queue,
+    expected: &BTreeSet<String>,
+    filter: ReplayFilter,
+) -> Replayed {
+    dead_letters_become(queue, expected).await;
+    queue.replay(&filter).await.unwrap()
+}
+
+async fn dead_letters_are_named_by_their_jobs_ids(backend: QueueBackendKind) {
+    let harness = Harness::new(backend);
+    let queue = harness.open().await;
+    let jobs = [
+        job("a", "https://a.example/1"),
+        job("a", "https://a.example/2"),
+        job("b", "https://b.example/1"),
+    ];
+    dead_lettered(&queue, &jobs).await;
+
+    let letters = queue.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 3);
+    assert_eq!(letter_ids(&letters), ids(&jobs));
+    for letter in &letters {
+        let job = letter.job.as_ref().expect("a valid job");
+        assert_eq!(letter.id, job.id.to_string());
+    }
+    let queue = harness.reopen(queue).await;
+    dead_letters_become(&queue, &ids(&jobs)).await;
+    harness.clean_up(queue).await;
+}
+
+async fn a_replay_by_id_queues_exactly_that_job_again(backend: QueueBackendKind) {
+    let harness = Harness::new(backend);
+    let queue = harness.open().await;
+    let jobs = [
+        job("a", "https://a.example/1"),
+        job("a", "https://a.example/2"),
+        job("b", "https://b.example/1"),
+    ];
+    dead_lettered(&queue, &jobs).await;
+    let worker = {
+        let queue = queue.clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        tokio::spawn(async move { queue.next("a", Some(deadline)).await })
+    };
+
+    let chosen = &jobs[1];
+    let filter = ReplayFilter {
+        id: Some(chosen.id.to_string()),
+        ..Default::default()
+    };
+    let replayed = replay_when_all_present(&queue, &ids(&jobs), filter).await;
+    assert_eq!(replayed.replayed.len(), 1, "{replayed:#?}");
+    assert_eq!(replayed.replayed[0].id, chosen.id.to_string());
+    assert!(replayed.skipped.is_empty());
+
+    let delivery = worker.await.unwrap().expect("the waiting worker gets it");
+    assert_eq!(
+        delivery.job, *chosen,
+        "same job, same id, attempt back to 0"
+    );
+    assert_eq!(delivery.job.attempt, 0);
+    assert!(queue.next("a", briefly()).await.is_none(), "only that one");
+    assert!(queue.next("b", briefly()).await.is_none());
+    dead_letters_become(&queue, &ids([&jobs[0], &jobs[2]])).await;
+    harness.clean_up(queue).await;
+}
+
+async fn a_replay_by_target_queues_its_jobs_again_durably(backend: QueueBackendKind) {
+    let harness = Harness::new(backend);
+    let queue = harness.open().await;
+    let jobs = [
+        job("a", "https://a.example/1"),
+        job("a", "https://a.example/2"),
+        job("b", "https://b.example/1"),
+    ];
+    dead_lettered(&queue, &jobs).await;
+
+    let filter = ReplayFilter {
+        target: Some("a".into()),
+        ..Default::default()
+    };
+    let replayed = replay_when_all_present(&queue, &ids(&jobs), filter).await;
+    assert_eq!(letter_ids(&replayed.replayed), ids(&jobs[..2]));
+    assert!(replayed.skipped.is_empty());
+
+    let queue = harness.reopen(queue).await;
+    let mut received = Vec::new();
+    for _ in 0..2 {
+        received.push(queue.next("a", within()).await.expect("replayed").job);
+    }
+    assert_eq!(ids(&received), ids(&jobs[..2]));
+    assert!(received.iter().all(|job| job.attempt == 0));
+    assert!(queue.next("a", briefly()).await.is_none());
+    assert!(queue.next("b", briefly()).await.is_none());
+    dead_letters_become(&queue, &ids([&jobs[2]])).await;
+    harness.clean_up(queue).await;
+}
+
+async fn a_replay_of_an_unknown_id_changes_nothing(backend: QueueBackendKind) {
+    let harness = Harness::new(backend);
+    let queue = harness.open().await;
+    let jobs = [
+        job("a", "https://a.example/1"),
+        job("b", "https://b.example/1"),
+    ];
+    dead_lettered(&queue, &jobs).await;
+
+    let unknown = ReplayFilter {
+        id: Some(uuid::Uuid::now_v7().to_string()),
+        ..Default::default()
+    };
+    let replayed = replay_when_all_present(&queue, &ids(&jobs), unknown).await;
+    assert_eq!(replayed, Replayed::default());
+    let mismatched = ReplayFilter {
+        target: Some("a".into()),
+        id: Some(jobs[1].id.to_string()),
+    };
+    let replayed = replay_when_all_present(&queue, &ids(&jobs), mismatched).await;
+    assert_eq!(replayed, Replayed::default(), "both must match");
+
+    assert!(queue.next("a", briefly()).await.is_none());
+    assert!(queue.next("b", briefly()).await.is_none());
+    dead_letters_become(&queue, &ids(&jobs)).await;
+    harness.clean_up(queue).await;
+}
+
+/// Publishes `body` to the jobs exchange as a producer would, bypassing the
+/// queue's checks.
+async fn publish_raw(prefix: &str, routing_key: &str, body: &[u8], properties: BasicProperties) {
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .basic_publish(
+            format!("{prefix}.jobs").as_str().into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties.with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let _ = connection.close(200, "published".into()).await;
+}
+
+#[tokio::test]
+async fn amqp_bad_messages_get_an_id_and_a_replay_skips_them_without_losing_them() {
+    let harness = Harness::new(QueueBackendKind::Amqp);
+    let queue = harness.open().await;
+    let prefix = &harness.settings.prefix;
+    publish_raw(prefix, "a", b"not JSON", BasicProperties::default()).await;
+    let named = BasicProperties::default().with_message_id("producer-42".into());
+    publish_raw(prefix, "a", b"not JSON either", named).await;
+    let valid = job("a", "https://a.example/1");
+    dead_lettered(&queue, std::slice::from_ref(&valid)).await;
+
+    let letters = queue.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 3, "{letters:#?}");
+    let bad: Vec<_> = letters.iter().filter(|l| l.job.is_none()).collect();
+    assert_eq!(bad.len(), 2, "{letters:#?}");
+    let fresh = bad
+        .iter()
+        .find(|l| l.body.as_deref() == Some("not JSON"))
+        .expect("the unnamed bad message");
+    let fresh_id = uuid::Uuid::parse_str(&fresh.id).expect("a uuid");
+    assert_eq!(fresh_id.get_version_num(), 7);
+    assert!(bad.iter().any(|l| l.id == "producer-42"), "{bad:#?}");
+
+    let all = letter_ids(&letters);
+    let replayed = replay_when_all_present(&queue, &all, ReplayFilter::default()).await;
+    assert_eq!(letter_ids(&replayed.replayed), ids([&valid]));
+    assert_eq!(
+        letter_ids(&replayed.skipped),
+        BTreeSet::from([fresh.id.clone(), "producer-42".to_string()])
+    );
+    assert_eq!(
+        queue.next("a", within()).await.expect("replayed").job,
+        valid
+    );
+    dead_letters_become(&queue, &letter_ids(&replayed.skipped)).await;
     harness.clean_up(queue).await;
 }

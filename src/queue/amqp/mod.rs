@@ -5,7 +5,10 @@
 //! batches its fsyncs. Each target is consumed through its own channel and
 //! consumer (single active consumer on the queue: one worker process at a
 //! time owns a target). Messages that are not valid v1 jobs, or that were
-//! routed to no target, are dead-lettered with the reason in a header.
+//! routed to no target, are dead-lettered with the reason in a header (and
+//! a message id, when they had none, so every dead letter can be named). A
+//! replay publishes the jobs of dead letters again with confirms, and only
+//! then acknowledges those dead letters.
 
 mod broker;
 pub mod topology;
@@ -25,7 +28,7 @@ use lapin::{BasicProperties, Channel};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{DeadLetter, Delivery, DeliveryTag, QueueError, Settlement};
+use super::{DeadLetter, Delivery, DeliveryTag, QueueError, ReplayFilter, Replayed, Settlement};
 use crate::config::QueueSettings;
 use crate::job::Job;
 use broker::Broker;
@@ -150,16 +153,20 @@ impl AmqpQueue {
         Ok(())
     }
 
+    /// Sends `job` to the jobs exchange, routed to its target; the returned
+    /// confirm is awaited by the caller.
+    async fn send_job(&self, job: &Job) -> Result<PublisherConfirm, QueueError> {
+        let exchange = self.inner.names.jobs_exchange();
+        let id = job.id.to_string();
+        self.send(&exchange, &job.target, &job.to_bytes(), properties(&id))
+            .await
+    }
+
     /// Publishes with confirms; returns once every job is confirmed.
     pub async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
-        let exchange = self.inner.names.jobs_exchange();
         let mut confirms = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let id = job.id.to_string();
-            confirms.push(
-                self.send(&exchange, &job.target, &job.to_bytes(), properties(&id))
-                    .await?,
-            );
+            confirms.push(self.send_job(job).await?);
         }
         self.confirmed(confirms).await
     }
@@ -296,6 +303,7 @@ impl AmqpQueue {
                     &delivery.data,
                     BasicProperties::default()
                         .with_delivery_mode(2)
+                        .with_message_id(message_id_of(&delivery).into())
                         .with_headers(headers),
                 )
                 .await?;
@@ -387,23 +395,83 @@ impl AmqpQueue {
     /// Every dead letter, read without removing them: they are fetched
     /// unacknowledged and given back when the reading channel closes.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
-        let channel = self
-            .inner
+        let channel = self.reading_channel().await?;
+        let fetched = self.fetch_dead(&channel).await;
+        let _ = channel.close(200, "dead letters read".into()).await;
+        Ok(fetched?.iter().map(dead_letter).collect())
+    }
+
+    /// A channel of its own, for reading the dead letters: what it fetched
+    /// and did not acknowledge goes back to the queue when it closes.
+    async fn reading_channel(&self) -> Result<Channel, QueueError> {
+        self.inner
             .broker
             .dedicated_channel()
             .await
-            .map_err(unavailable)?;
-        let mut letters = Vec::new();
+            .map_err(unavailable)
+    }
+
+    /// Fetches every message of the dead-letter queue on `channel`, unacknowledged.
+    async fn fetch_dead(
+        &self,
+        channel: &Channel,
+    ) -> Result<Vec<lapin::message::Delivery>, QueueError> {
         let queue = self.inner.names.dead();
+        let mut messages = Vec::new();
         while let Some(message) = channel
             .basic_get(queue.as_str().into(), BasicGetOptions::default())
             .await
             .map_err(|e| unavailable(format!("cannot read {queue}: {e}")))?
         {
-            letters.push(dead_letter(&message.delivery));
+            messages.push(message.delivery);
         }
-        let _ = channel.close(200, "dead letters read".into()).await;
-        Ok(letters)
+        Ok(messages)
+    }
+
+    /// Publishes the jobs of the matching dead letters again (attempt 0) with
+    /// confirms, then acknowledges those letters; the others go back to the
+    /// queue when the reading channel closes. A failure before the confirms
+    /// removes no letter; one after them may leave a replayed letter in place
+    /// (a duplicate, never a loss).
+    pub async fn replay(&self, filter: &ReplayFilter) -> Result<Replayed, QueueError> {
+        let channel = self.reading_channel().await?;
+        let outcome = self.replay_on(&channel, filter).await;
+        let _ = channel.close(200, "dead letters replayed".into()).await;
+        outcome
+    }
+
+    async fn replay_on(
+        &self,
+        channel: &Channel,
+        filter: &ReplayFilter,
+    ) -> Result<Replayed, QueueError> {
+        let mut outcome = Replayed::default();
+        let mut confirms = Vec::new();
+        let mut replayed = Vec::new();
+        for message in self.fetch_dead(channel).await? {
+            let letter = dead_letter(&message);
+            if !filter.matches(&letter) {
+                continue;
+            }
+            match letter.job.as_ref().map(super::fresh) {
+                Some(job) => {
+                    confirms.push(self.send_job(&job).await?);
+                    replayed.push(message.acker);
+                    outcome.replayed.push(letter);
+                }
+                None => outcome.skipped.push(letter),
+            }
+        }
+        self.confirmed(confirms).await?;
+        for acker in replayed {
+            acker.ack(BasicAckOptions::default()).await.map_err(|e| {
+                unavailable(format!(
+                    "the jobs were queued again, but their dead letters could not be removed \
+                     (they may run twice if replayed again): {e}"
+                ))
+            })?;
+        }
+        Ok(outcome)
     }
 
     /// Dead-letters every message that reached no target (an unknown
@@ -490,6 +558,10 @@ fn dead_letter(delivery: &lapin::message::Delivery) -> DeadLetter {
     let headers = delivery.properties.headers().as_ref().unwrap_or(&empty);
     let job = Job::from_bytes(&delivery.data).ok();
     DeadLetter {
+        id: job.as_ref().map_or_else(
+            || message_id(delivery).unwrap_or_default(),
+            |job| job.id.to_string(),
+        ),
         target: topology::header_string(headers, TARGET_HEADER)
             .unwrap_or_else(|| delivery.routing_key.as_str().to_string()),
         body: job
@@ -501,4 +573,16 @@ fn dead_letter(delivery: &lapin::message::Delivery) -> DeadLetter {
         attempts: topology::header_u32(headers, ATTEMPTS_HEADER).unwrap_or(0),
         dead_at: topology::header_string(headers, DEAD_AT_HEADER).unwrap_or_default(),
     }
+}
+
+/// A message's `message_id` property, when it has one.
+fn message_id(delivery: &lapin::message::Delivery) -> Option<String> {
+    let id = delivery.properties.message_id().as_ref()?;
+    Some(id.as_str().to_string()).filter(|id| !id.is_empty())
+}
+
+/// The message id a dead-lettered copy of `delivery` carries: the original's,
+/// or a fresh one, so that every dead letter can be named.
+fn message_id_of(delivery: &lapin::message::Delivery) -> String {
+    message_id(delivery).unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
