@@ -130,6 +130,12 @@ impl Application {
                         rules,
                         queue: queue.clone(),
                         max_body_bytes: settings.server.max_body_bytes,
+                        targets: settings
+                            .targets
+                            .iter()
+                            .map(|(id, t)| (id.clone(), t.provider.capabilities()))
+                            .collect(),
+                        api_tokens: settings.server.api_tokens.clone(),
                     };
                     server(listener, state, ops)?
                 } else {

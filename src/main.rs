@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use purgehook::app::Role;
-use purgehook::cmd::{self, sign::SignFormat};
+use purgehook::cmd::{self, purge::PurgeArgs, sign::SignFormat};
 use purgehook::config::DEFAULT_CONFIG_PATH;
 
 /// Signed webhooks in, exact cache purges out.
@@ -57,6 +57,67 @@ enum Command {
         /// The payload file.
         file: PathBuf,
     },
+    /// Queue a purge by hand against the running deployment.
+    Purge(PurgeCli),
+    /// List or replay the dead letters (jobs that failed for good).
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["everything", "url", "prefix", "tag", "post_id", "scope"])))]
+struct PurgeCli {
+    /// The target id (a [targets.<id>] of the configuration).
+    #[arg(long)]
+    target: String,
+    /// Purge everything the target caches.
+    #[arg(long)]
+    everything: bool,
+    /// An absolute URL (repeatable).
+    #[arg(long, value_name = "URL")]
+    url: Vec<String>,
+    /// A URL prefix (repeatable).
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Vec<String>,
+    /// A cache tag / surrogate key (repeatable).
+    #[arg(long, value_name = "TAG")]
+    tag: Vec<String>,
+    /// A WordPress post id (repeatable).
+    #[arg(long = "post-id", value_name = "ID")]
+    post_id: Vec<u64>,
+    /// With --post-id: also the pages the posts appear on.
+    #[arg(long, requires = "post_id")]
+    related: bool,
+    /// A named cache area of the provider (repeatable).
+    #[arg(long, value_name = "SCOPE")]
+    scope: Vec<String>,
+    /// With --everything or --scope: the provider's full refresh.
+    #[arg(long)]
+    full: bool,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Print the dead letters: id, target, action, attempts, time, reason.
+    List {
+        /// Only this target's.
+        #[arg(long)]
+        target: Option<String>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue dead letters again (all, one target's, or one id).
+    Replay {
+        /// Only this target's.
+        #[arg(long)]
+        target: Option<String>,
+        /// Only this dead letter.
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +155,26 @@ fn main() -> ExitCode {
                 file,
             },
         ),
+        Command::Purge(purge) => cmd::purge::run(
+            &cli.config,
+            &PurgeArgs {
+                target: purge.target.clone(),
+                everything: purge.everything,
+                urls: purge.url.clone(),
+                prefixes: purge.prefix.clone(),
+                tags: purge.tag.clone(),
+                post_ids: purge.post_id.clone(),
+                related: purge.related,
+                scopes: purge.scope.clone(),
+                full: purge.full,
+            },
+        ),
+        Command::Dlq {
+            command: DlqCommand::List { target, json },
+        } => cmd::dlq::list(&cli.config, target.as_deref(), *json),
+        Command::Dlq {
+            command: DlqCommand::Replay { target, id },
+        } => cmd::dlq::replay(&cli.config, target.as_deref(), id.as_deref()),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

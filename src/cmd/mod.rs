@@ -2,6 +2,9 @@
 //! calls them; each returns the process's exit code.
 
 pub mod check;
+pub mod deployment;
+pub mod dlq;
+pub mod purge;
 pub mod route;
 pub mod serve;
 pub mod sign;
@@ -46,4 +49,11 @@ pub fn inbound(file: &Path, headers: &[String]) -> anyhow::Result<crate::source:
             .insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
     }
     Ok(inbound)
+}
+
+/// A runtime for the commands that talk to a deployment.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }

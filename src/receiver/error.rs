@@ -37,6 +37,23 @@ pub enum ReceiveError {
     /// No route for this path.
     #[error("no such endpoint")]
     NotFound,
+    /// An API request without a valid bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// An API request whose body is wrong; names the field.
+    #[error("{field}: {message}")]
+    BadRequest {
+        /// The offending field (`action.urls[0]`, `target`…).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An API request for a target that is not configured.
+    #[error("no target named {0:?} is configured")]
+    UnknownTarget(String),
+    /// A replay of a dead letter that does not exist.
+    #[error("no dead letter has id {0:?}")]
+    NoDeadLetter(String),
 }
 
 impl ReceiveError {
@@ -51,6 +68,10 @@ impl ReceiveError {
             ReceiveError::Route(_) => "unprocessable_event",
             ReceiveError::Unavailable => "queue_unavailable",
             ReceiveError::NotFound => "not_found",
+            ReceiveError::Unauthorized(_) => "unauthorized",
+            ReceiveError::BadRequest { .. } => "invalid_request",
+            ReceiveError::UnknownTarget(_) => "unknown_target",
+            ReceiveError::NoDeadLetter(_) => "no_dead_letter",
         }
     }
 }
@@ -58,7 +79,12 @@ impl ReceiveError {
 impl ResponseError for ReceiveError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ReceiveError::UnknownSource(_) | ReceiveError::NotFound => StatusCode::NOT_FOUND,
+            ReceiveError::UnknownSource(_)
+            | ReceiveError::NotFound
+            | ReceiveError::UnknownTarget(_)
+            | ReceiveError::NoDeadLetter(_) => StatusCode::NOT_FOUND,
+            ReceiveError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ReceiveError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ReceiveError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ReceiveError::Unreadable => StatusCode::BAD_REQUEST,
             ReceiveError::Verify(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,
@@ -74,6 +100,13 @@ impl ResponseError for ReceiveError {
         if matches!(self, ReceiveError::Unavailable) {
             response.insert_header((RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
         }
-        response.body(json!({"error": self.code(), "message": self.to_string()}).to_string())
+        let mut body = json!({"error": self.code(), "message": self.to_string()});
+        if let ReceiveError::BadRequest { field, .. } = self {
+            body["field"] = json!(field);
+        }
+        if matches!(self, ReceiveError::Unauthorized(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.body(body.to_string())
     }
 }

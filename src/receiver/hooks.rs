@@ -117,7 +117,8 @@ fn headers(request: &HttpRequest) -> BTreeMap<String, String> {
     headers
 }
 
-async fn read_body(
+/// Reads the body, refusing it once it exceeds `limit` bytes.
+pub(super) async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

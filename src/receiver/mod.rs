@@ -1,7 +1,9 @@
-//! The HTTP receiver: the actix-web routes (`/hooks/{source}`, `/healthz`,
-//! `/readyz`, `/metrics`), the state they share, and the servers built on a
+//! The HTTP receiver: the actix-web routes (`/hooks/{source}`, the operator
+//! API under `/api/v1`, `/healthz`, `/readyz`, `/metrics`), the state they share, and the servers built on a
 //! listener: the receiver's, and a worker's operations-only one.
 
+mod action_body;
+mod api;
 mod error;
 mod health;
 mod hooks;
@@ -12,6 +14,8 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
+use crate::config::Secret;
+use crate::provider::Capabilities;
 use crate::queue::Queue;
 use crate::rules::RuleSet;
 use crate::source::Source;
@@ -28,6 +32,10 @@ pub struct ReceiverState {
     pub queue: Queue,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// What each configured target accepts, for the purge API.
+    pub targets: BTreeMap<String, Capabilities>,
+    /// Bearer tokens of the API (`[server] api_tokens`).
+    pub api_tokens: Vec<Secret>,
 }
 
 /// Builds the receiver's HTTP server on `listener`. It does not handle
@@ -44,6 +52,7 @@ pub fn server(
             .app_data(state.clone())
             .app_data(ops.clone())
             .route("/hooks/{source}", web::post().to(hooks::receive))
+            .configure(api::routes)
             .configure(health::routes)
             .default_service(web::to(not_found))
     })

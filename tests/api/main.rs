@@ -8,6 +8,7 @@ mod durability;
 mod fakes;
 mod helpers;
 mod hooks;
+mod operator;
 mod pacing;
 mod providers;
 mod proxy;

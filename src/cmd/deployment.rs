@@ -1,0 +1,159 @@
+//! How the operator commands (`purge`, `dlq`) reach a deployment: on
+//! RabbitMQ, directly on the broker; on the embedded store, directly when no
+//! purgehook process holds it, else through the running process's API
+//! (`[server] listen`, first of `[server] api_tokens`).
+
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::config::{QueueBackendKind, Secret, Settings};
+use crate::job::Job;
+use crate::queue::{DeadLetter, Queue, ReplayFilter, Replayed};
+
+/// A way to the deployment's queue.
+pub enum Deployment {
+    /// The queue itself (the broker, or an embedded store nobody holds).
+    Queue(Queue),
+    /// The API of the process that holds the embedded store.
+    Api {
+        /// `http://host:port`.
+        base: String,
+        /// The bearer token.
+        token: Secret,
+        /// The HTTP client.
+        client: reqwest::Client,
+    },
+}
+
+impl Deployment {
+    /// Reaches the deployment configured in `settings`.
+    pub async fn reach(settings: &Settings) -> anyhow::Result<Deployment> {
+        let targets: Vec<String> = settings.targets.keys().cloned().collect();
+        match settings.queue.backend {
+            QueueBackendKind::Amqp => Queue::open(&settings.queue, "purgehook-cli", &targets, 1)
+                .await
+                .map(Deployment::Queue)
+                .map_err(|e| anyhow!("{e}")),
+            QueueBackendKind::Embedded => match Queue::open_embedded(&settings.queue.path) {
+                Ok(queue) => Ok(Deployment::Queue(queue)),
+                Err(held) => Self::api(settings).with_context(|| {
+                    format!("the embedded store cannot be opened ({held}), so a running purgehook must be reached through its API")
+                }),
+            },
+        }
+    }
+
+    fn api(settings: &Settings) -> anyhow::Result<Deployment> {
+        let token = settings
+            .server
+            .api_tokens
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("no [server] api_tokens are configured"))?;
+        let listen = &settings.server.listen;
+        let address = listen
+            .replace("0.0.0.0:", "127.0.0.1:")
+            .replace("[::]:", "[::1]:");
+        Ok(Deployment::Api {
+            base: format!("http://{address}"),
+            token,
+            client: crate::provider::client(),
+        })
+    }
+
+    /// Queues `job`; when this returns, it is stored. Returns the id it was
+    /// stored under (the API gives the job its own).
+    pub async fn purge(&self, job: &Job) -> anyhow::Result<String> {
+        match self {
+            Deployment::Queue(queue) => {
+                queue.publish(std::slice::from_ref(job)).await?;
+                Ok(job.id.to_string())
+            }
+            Deployment::Api { .. } => {
+                let body = json!({"target": job.target, "action": job.action});
+                let answer: serde_json::Value = self.call("/api/v1/purge", Some(body)).await?;
+                answer["job_id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow!("the API did not say which job it queued"))
+            }
+        }
+    }
+
+    /// Every dead letter, oldest first.
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<DeadLetter>> {
+        match self {
+            Deployment::Queue(queue) => Ok(queue.dead_letters().await?),
+            Deployment::Api { .. } => self.call("/api/v1/dead-letters", None).await,
+        }
+    }
+
+    /// Queues again the dead letters `filter` picks.
+    pub async fn replay(&self, filter: &ReplayFilter) -> anyhow::Result<Replayed> {
+        match self {
+            Deployment::Queue(queue) => Ok(queue.replay(filter).await?),
+            Deployment::Api { .. } => {
+                let body = json!({"target": filter.target, "id": filter.id});
+                match self.call("/api/v1/dead-letters/replay", Some(body)).await {
+                    Err(error) if error.to_string().contains("no_dead_letter") => {
+                        Ok(Replayed::default())
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+
+    /// Closes the connection to the broker, if any.
+    pub async fn close(self) {
+        if let Deployment::Queue(queue) = self {
+            queue.close().await;
+        }
+    }
+
+    /// Calls the API: GET without a body, POST with one.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<T> {
+        let Deployment::Api {
+            base,
+            token,
+            client,
+        } = self
+        else {
+            bail!("not an API deployment");
+        };
+        let url = format!("{base}{path}");
+        let request = match body {
+            Some(body) => client.post(&url).json(&body),
+            None => client.get(&url),
+        };
+        let response = request
+            .bearer_auth(token.expose())
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the running purgehook at {base}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .map(|v| {
+                    format!(
+                        "{} ({})",
+                        v["message"].as_str().unwrap_or(""),
+                        v["error"].as_str().unwrap_or("")
+                    )
+                })
+                .unwrap_or(text);
+            bail!("{url} answered {status}: {message}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("{url} answered something unexpected"))
+    }
+}

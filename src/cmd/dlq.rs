@@ -1,0 +1,127 @@
+//! `purgehook dlq list` and `purgehook dlq replay`: see the jobs that failed
+//! for good, and queue them again once the cause is fixed. Works on both
+//! backends, while the service runs.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::deployment::Deployment;
+use crate::queue::{DeadLetter, ReplayFilter};
+
+/// Prints the dead letters (of `target`, if given), as a table or JSON.
+pub fn list(config: &Path, target: Option<&str>, as_json: bool) -> anyhow::Result<ExitCode> {
+    let prepared = match super::prepare_or_report(config) {
+        Ok(prepared) => prepared,
+        Err(code) => return Ok(code),
+    };
+    let letters = super::runtime()?.block_on(async {
+        let deployment = Deployment::reach(&prepared.settings).await?;
+        let letters = deployment.dead_letters().await;
+        deployment.close().await;
+        letters
+    })?;
+    let letters: Vec<DeadLetter> = letters
+        .into_iter()
+        .filter(|l| target.is_none_or(|t| l.target == t))
+        .collect();
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&letters)?);
+    } else {
+        print!("{}", table(&letters));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The dead letters as a human table.
+pub fn table(letters: &[DeadLetter]) -> String {
+    if letters.is_empty() {
+        return "no dead letters\n".into();
+    }
+    let rows: Vec<[String; 6]> = letters
+        .iter()
+        .map(|l| {
+            let action = match &l.job {
+                Some(job) => format!("{} ×{}", job.action.kind(), job.action.item_count()),
+                None => "(not a job)".into(),
+            };
+            [
+                l.id.clone(),
+                l.target.clone(),
+                action,
+                l.attempts.to_string(),
+                l.dead_at.clone(),
+                l.reason.replace('\n', " "),
+            ]
+        })
+        .collect();
+    let header = ["ID", "TARGET", "ACTION", "ATTEMPTS", "DEAD AT", "REASON"];
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = |cells: [&str; 6]| {
+        for (i, cell) in cells.iter().take(5).enumerate() {
+            let _ = write!(out, "{cell:<width$}  ", width = widths[i]);
+        }
+        let _ = writeln!(out, "{}", cells[5]);
+    };
+    line(header);
+    for row in &rows {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]].map(String::as_str));
+    }
+    out
+}
+
+/// Queues again the dead letters picked by `target` and `id` (all when
+/// neither is given). An id that matches nothing is an error.
+pub fn replay(config: &Path, target: Option<&str>, id: Option<&str>) -> anyhow::Result<ExitCode> {
+    let prepared = match super::prepare_or_report(config) {
+        Ok(prepared) => prepared,
+        Err(code) => return Ok(code),
+    };
+    let filter = ReplayFilter {
+        target: target.map(str::to_string),
+        id: id.map(str::to_string),
+    };
+    let outcome = super::runtime()?.block_on(async {
+        let deployment = Deployment::reach(&prepared.settings).await?;
+        let outcome = deployment.replay(&filter).await;
+        deployment.close().await;
+        outcome
+    })?;
+    for letter in &outcome.skipped {
+        eprintln!(
+            "left {} ({}): it holds no valid job to replay: {}",
+            letter.id, letter.target, letter.reason
+        );
+    }
+    if outcome.replayed.is_empty() {
+        return match (id, target) {
+            (Some(id), _) if outcome.skipped.is_empty() => {
+                eprintln!("error: no dead letter has id {id:?}");
+                Ok(ExitCode::FAILURE)
+            }
+            (_, Some(target)) if outcome.skipped.is_empty() => {
+                println!("no dead letters for target {target}");
+                Ok(ExitCode::SUCCESS)
+            }
+            (Some(_), _) => Ok(ExitCode::FAILURE),
+            _ => {
+                println!("no dead letters to replay");
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+    }
+    for letter in &outcome.replayed {
+        println!("replayed {} ({})", letter.id, letter.target);
+    }
+    println!("{} dead letter(s) queued again", outcome.replayed.len());
+    Ok(ExitCode::SUCCESS)
+}

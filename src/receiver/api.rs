@@ -1,0 +1,202 @@
+//! The operator API under `/api/v1`, behind `Authorization: Bearer <token>`
+//! (tokens from `[server] api_tokens`): `POST /api/v1/purge` queues one
+//! action for one target by hand; `GET /api/v1/dead-letters` lists the dead
+//! letters and `POST /api/v1/dead-letters/replay` queues them again — how
+//! `purgehook purge` and `purgehook dlq` reach a running embedded store.
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::ReceiverState;
+use super::action_body::parse_action;
+use super::error::ReceiveError;
+use super::hooks::read_body;
+use crate::job::Job;
+use crate::queue::ReplayFilter;
+use crate::telemetry;
+
+/// Registers the routes.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/api/v1/purge", web::post().to(purge))
+        .route("/api/v1/dead-letters", web::get().to(dead_letters))
+        .route("/api/v1/dead-letters/replay", web::post().to(replay));
+}
+
+/// Refuses the request unless it carries one of the configured tokens.
+fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<(), ReceiveError> {
+    if state.api_tokens.is_empty() {
+        return Err(ReceiveError::Unauthorized(
+            "the API is off: no [server] api_tokens are configured".into(),
+        ));
+    }
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ReceiveError::Unauthorized("an Authorization: Bearer <token> header is required".into())
+        })?;
+    let known = state.api_tokens.iter().fold(false, |found, token| {
+        found | bool::from(token.expose().as_bytes().ct_eq(presented.as_bytes()))
+    });
+    if known {
+        Ok(())
+    } else {
+        Err(ReceiveError::Unauthorized(
+            "the bearer token is not valid".into(),
+        ))
+    }
+}
+
+fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ReceiveError {
+    ReceiveError::BadRequest {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Reads a bounded JSON object body.
+async fn json_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &ReceiverState,
+) -> Result<serde_json::Map<String, serde_json::Value>, ReceiveError> {
+    let body = read_body(request, payload, state.max_body_bytes).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice(&body) {
+        Ok(serde_json::Value::Object(object)) => Ok(object),
+        Ok(_) => Err(bad_request("body", "expected a JSON object")),
+        Err(error) => Err(bad_request("body", format!("not valid JSON: {error}"))),
+    }
+}
+
+/// The `target` and `action` of a purge request, checked against the
+/// target's provider.
+pub fn purge_job(
+    mut body: serde_json::Map<String, serde_json::Value>,
+    state: &ReceiverState,
+) -> Result<Job, ReceiveError> {
+    if let Some(unknown) = body
+        .keys()
+        .find(|k| !["target", "action"].contains(&k.as_str()))
+    {
+        return Err(bad_request(
+            unknown.clone(),
+            "unknown field; expected target and action",
+        ));
+    }
+    let target = match body.remove("target") {
+        Some(serde_json::Value::String(target)) => target,
+        Some(_) => return Err(bad_request("target", "expected a string")),
+        None => return Err(bad_request("target", "missing")),
+    };
+    let capabilities = state
+        .targets
+        .get(&target)
+        .ok_or_else(|| ReceiveError::UnknownTarget(target.clone()))?;
+    let action = body
+        .remove("action")
+        .ok_or_else(|| bad_request("action", "missing"))?;
+    let action = parse_action(action).map_err(|invalid| {
+        let field = match invalid.field.as_str() {
+            "" => "action".to_string(),
+            inner => format!("action.{inner}"),
+        };
+        bad_request(field, invalid.problem)
+    })?;
+    if let Err(invalid) = action.validate() {
+        return Err(bad_request(
+            format!("action.{}", invalid.field),
+            invalid.problem,
+        ));
+    }
+    capabilities
+        .accepts(&action)
+        .map_err(|problem| bad_request("action", format!("target {target:?}: {problem}")))?;
+    Ok(Job::new(target, action, None))
+}
+
+/// `POST /api/v1/purge`.
+async fn purge(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ReceiverState>,
+) -> Result<HttpResponse, ReceiveError> {
+    authorize(&request, &state)?;
+    let body = json_body(&request, payload, &state).await?;
+    let job = purge_job(body, &state).inspect_err(|error| {
+        tracing::warn!(code = error.code(), %error, "purge request refused");
+    })?;
+    if let Err(error) = state.queue.publish(std::slice::from_ref(&job)).await {
+        tracing::error!(%error, "cannot queue purge request; answered 503");
+        return Err(ReceiveError::Unavailable);
+    }
+    telemetry::jobs_queued(&job.target, 1);
+    tracing::info!(target_id = %job.target, job_id = %job.id, kind = %job.action.kind(), "purge requested through the API");
+    Ok(HttpResponse::Accepted().json(json!({"job_id": job.id, "target": job.target})))
+}
+
+/// `GET /api/v1/dead-letters`.
+async fn dead_letters(
+    request: HttpRequest,
+    state: web::Data<ReceiverState>,
+) -> Result<HttpResponse, ReceiveError> {
+    authorize(&request, &state)?;
+    let letters = state.queue.dead_letters().await.map_err(|error| {
+        tracing::error!(%error, "cannot read dead letters");
+        ReceiveError::Unavailable
+    })?;
+    Ok(HttpResponse::Ok().json(letters))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// `POST /api/v1/dead-letters/replay` with `{"target"?, "id"?}`.
+async fn replay(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ReceiverState>,
+) -> Result<HttpResponse, ReceiveError> {
+    authorize(&request, &state)?;
+    let body = json_body(&request, payload, &state).await?;
+    let asked: ReplayRequest = serde_path_to_error::deserialize(serde_json::Value::Object(body))
+        .map_err(|error| {
+            let field = error.path().to_string();
+            bad_request(field, error.into_inner().to_string())
+        })?;
+    let filter = ReplayFilter {
+        target: asked.target,
+        id: asked.id,
+    };
+    let replayed = state.queue.replay(&filter).await.map_err(|error| {
+        tracing::error!(%error, "cannot replay dead letters");
+        ReceiveError::Unavailable
+    })?;
+    if let (Some(id), true) = (
+        &filter.id,
+        replayed.replayed.is_empty() && replayed.skipped.is_empty(),
+    ) {
+        return Err(ReceiveError::NoDeadLetter(id.clone()));
+    }
+    tracing::info!(
+        replayed = replayed.replayed.len(),
+        skipped = replayed.skipped.len(),
+        "dead letters replayed through the API"
+    );
+    Ok(HttpResponse::Ok().json(replayed))
+}

@@ -1,0 +1,427 @@
+//! The operator's handles: `POST /api/v1/purge` (bearer tokens, 400 naming
+//! the field, 404 for an unknown target), `purgehook purge`, and dead letters
+//! listed and replayed with `purgehook dlq` while the service runs — on the
+//! embedded store (through the API) and on RabbitMQ (on the broker).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+use purgehook::app::Role;
+use serde_json::{Value, json};
+
+use crate::fakes::bigscoots::BigScoots;
+use crate::helpers::*;
+use crate::queue::amqp_url;
+
+const WAIT: Duration = Duration::from_secs(20);
+const TOKEN: &str = "operator-token-1";
+
+/// A BigScoots blog and a log target, an API token, and a worker that
+/// gives up after two attempts.
+fn operator_config(site: &BigScoots) -> String {
+    format!(
+        r#"{}{}
+[targets.notes]
+provider = "log"
+
+[server]
+api_tokens = ["another-token", "{TOKEN}"]
+
+[worker]
+window = "10ms"
+backoff = "10ms"
+max_backoff = "20ms"
+max_attempts = 2
+"#,
+        sources(),
+        site.target("blog", APP_PASSWORD, "")
+    )
+}
+
+async fn post_purge(app: &TestApp, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}/api/v1/purge", app.address))
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_purge_api_queues_a_checked_action_for_a_known_target() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let app = spawn_app(&operator_config(&site)).await;
+
+    let (status, body) = post_purge(
+        &app,
+        Some(TOKEN),
+        json!({"target": "blog", "action": {"kind": "post_ids", "post_ids": [42], "related": true}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["target"], "blog");
+    assert!(body["job_id"].as_str().is_some_and(|id| id.len() == 36));
+    let calls = eventually(WAIT, "the purge", || async {
+        let calls = site.requests().await;
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    let sent: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(sent["post_ids"], json!([42]), "{sent}");
+}
+
+#[tokio::test]
+async fn the_purge_api_refuses_bad_tokens_and_bad_bodies_naming_the_field() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let app = spawn_app(&operator_config(&site)).await;
+    let urls =
+        json!({"target": "notes", "action": {"kind": "urls", "urls": ["https://a.example/"]}});
+
+    for token in [None, Some("wrong"), Some("")] {
+        let (status, body) = post_purge(&app, token, urls.clone()).await;
+        assert_eq!(status, 401, "{token:?}: {body}");
+        assert_eq!(body["error"], "unauthorized");
+    }
+    let (status, body) = post_purge(
+        &app,
+        Some(TOKEN),
+        json!({"target": "cdn", "action": {"kind": "everything"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_target"))
+    );
+
+    let too_many: Vec<String> = (0..10_001)
+        .map(|i| format!("https://a.example/{i}"))
+        .collect();
+    let cases = [
+        (json!({"action": {"kind": "everything"}}), "target"),
+        (json!({"target": "notes"}), "action"),
+        (
+            json!({"target": "notes", "action": {"kind": "sideways"}}),
+            "action.kind",
+        ),
+        (
+            json!({"target": "notes", "action": {"kind": "urls", "urls": []}}),
+            "action.urls",
+        ),
+        (
+            json!({"target": "notes", "action": {"kind": "urls", "urls": ["/relative/path"]}}),
+            "action.urls",
+        ),
+        (
+            json!({"target": "notes", "action": {"kind": "urls", "urls": too_many}}),
+            "action.urls",
+        ),
+        (
+            json!({"target": "notes", "action": {"kind": "post_ids", "post_ids": ["seven"]}}),
+            "action.post_ids[0]",
+        ),
+        (
+            json!({"target": "notes", "action": {"kind": "post_ids", "post_ids": [1.5]}}),
+            "action.post_ids[0]",
+        ),
+        (
+            json!({"target": "blog", "action": {"kind": "tags", "tags": ["x"]}}),
+            "action",
+        ),
+        (
+            json!({"target": "notes", "action": {"kind": "everything"}, "priority": 1}),
+            "priority",
+        ),
+    ];
+    for (request, field) in cases {
+        let (status, body) = post_purge(&app, Some(TOKEN), request.clone()).await;
+        assert_eq!(status, 400, "{request}: {body}");
+        assert_eq!(body["field"], field, "{request}: {body}");
+        assert_eq!(body["error"], "invalid_request");
+    }
+    let response = app
+        .client
+        .post(format!("{}/api/v1/purge", app.address))
+        .bearer_auth(TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(
+        app.queue.pending_jobs("notes") == Some(0) && site.requests().await.is_empty(),
+        "nothing refused was queued"
+    );
+}
+
+/// Runs the binary with `config` and extra environment.
+fn purgehook(args: &[&str], config: &Path, env: &[(&str, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_purgehook"))
+        .args(args)
+        .env("PURGEHOOK_CONFIG", config)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A `serve` process on the embedded store, and the environment that points
+/// the commands at it.
+struct Running {
+    child: Child,
+    config: PathBuf,
+    env: Vec<(&'static str, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(toml: &str) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("purgehook.toml");
+    let store = format!("{}", dir.path().join("queue").display());
+    std::fs::write(
+        &config,
+        toml.replace("[server]", "[server]\nlisten = \"127.0.0.1:0\""),
+    )
+    .unwrap();
+    let (child, port) = spawn_binary("serve", &config, &[("PURGEHOOK__QUEUE__PATH", &store)]);
+    Running {
+        child,
+        config,
+        env: vec![
+            ("PURGEHOOK__QUEUE__PATH", store),
+            ("PURGEHOOK__SERVER__LISTEN", format!("127.0.0.1:{port}")),
+        ],
+        _dir: dir,
+    }
+}
+
+fn dead_letters(running: &Running) -> Vec<Value> {
+    let output = purgehook(&["dlq", "list", "--json"], &running.config, &running.env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).expect("dlq list --json prints JSON")
+}
+
+#[tokio::test]
+async fn a_job_that_exhausts_its_attempts_is_listed_then_replayed_and_done() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    site.fail_next(2, 503).await;
+    let running = serve(&operator_config(&site));
+
+    let output = purgehook(
+        &[
+            "purge",
+            "--target",
+            "blog",
+            "--post-id",
+            "7",
+            "--post-id",
+            "8",
+        ],
+        &running.config,
+        &running.env,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    let job_id = printed
+        .split("(job ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("a job id in {printed:?}"))
+        .to_string();
+
+    let letters = eventually(WAIT, "the dead letter", || async {
+        let letters = dead_letters(&running);
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["id"], job_id.as_str());
+    assert_eq!(letters[0]["target"], "blog");
+    assert_eq!(letters[0]["attempts"], 2);
+    assert!(
+        letters[0]["reason"].as_str().unwrap().contains("503"),
+        "{letters:?}"
+    );
+    let table = stdout(&purgehook(&["dlq", "list"], &running.config, &running.env));
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(
+        table.contains(&job_id) && table.contains("post_ids ×2"),
+        "{table}"
+    );
+
+    let unknown = purgehook(
+        &[
+            "dlq",
+            "replay",
+            "--id",
+            "0190ffff-0000-7000-8000-000000000000",
+        ],
+        &running.config,
+        &running.env,
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no dead letter has id"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert_eq!(site.requests().await.len(), 2);
+
+    let replay = purgehook(
+        &["dlq", "replay", "--id", &job_id],
+        &running.config,
+        &running.env,
+    );
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    assert!(stdout(&replay).contains(&job_id));
+    eventually(WAIT, "the replayed purge", || async {
+        (site.requests().await.len() == 3).then_some(())
+    })
+    .await;
+    assert!(dead_letters(&running).is_empty());
+}
+
+#[test]
+fn the_purge_command_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("purgehook.toml");
+    std::fs::write(&config, "[targets.notes]\nprovider = \"log\"\n").unwrap();
+    let env = [(
+        "PURGEHOOK__QUEUE__PATH",
+        format!("{}", dir.path().join("queue").display()),
+    )];
+
+    let not_a_number = purgehook(
+        &["purge", "--target", "notes", "--post-id", "abc"],
+        &config,
+        &env,
+    );
+    assert_eq!(not_a_number.status.code(), Some(2));
+    assert!(
+        stderr(&not_a_number).contains("--post-id"),
+        "{}",
+        stderr(&not_a_number)
+    );
+
+    let nothing = purgehook(&["purge", "--target", "notes"], &config, &env);
+    assert_eq!(nothing.status.code(), Some(2));
+
+    let unknown = purgehook(&["purge", "--target", "cdn", "--everything"], &config, &env);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no target named \"cdn\""),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let relative = purgehook(
+        &["purge", "--target", "notes", "--url", "/about/"],
+        &config,
+        &env,
+    );
+    assert_eq!(relative.status.code(), Some(1));
+    assert!(
+        stderr(&relative).contains("not an absolute"),
+        "{}",
+        stderr(&relative)
+    );
+
+    // With no service running, the command writes to the store itself.
+    let queued = purgehook(
+        &["purge", "--target", "notes", "--everything"],
+        &config,
+        &env,
+    );
+    assert!(queued.status.success(), "{}", stderr(&queued));
+    let queue = purgehook::queue::Queue::open_embedded(&dir.path().join("queue")).unwrap();
+    assert_eq!(queue.pending_jobs("notes"), Some(1));
+}
+
+#[tokio::test]
+async fn on_rabbitmq_dead_letters_are_listed_and_replayed_on_the_broker() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    site.fail_next(2, 503).await;
+    let prefix = format!("test-{}", uuid::Uuid::now_v7().simple());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("purgehook.toml");
+    std::fs::write(&config, operator_config(&site)).unwrap();
+    let env = [
+        ("PURGEHOOK__QUEUE__BACKEND", "amqp".to_string()),
+        ("PURGEHOOK__QUEUE__URL", amqp_url()),
+        ("PURGEHOOK__QUEUE__PREFIX", prefix.clone()),
+    ];
+    let overrides: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let worker = spawn_role(
+        &operator_config(&site),
+        Role::Worker,
+        overrides,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+
+    let output = purgehook(
+        &["purge", "--target", "blog", "--everything"],
+        &config,
+        &env,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let letters: Vec<Value> = eventually(WAIT, "the dead letter", || async {
+        let output = purgehook(&["dlq", "list", "--json"], &config, &env);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let letters: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters[0]["attempts"], 2);
+    let id = letters[0]["id"].as_str().unwrap().to_string();
+
+    let replay = purgehook(&["dlq", "replay", "--target", "blog"], &config, &env);
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    assert!(stdout(&replay).contains(&id));
+    eventually(WAIT, "the replayed purge", || async {
+        (site.requests().await.len() == 3).then_some(())
+    })
+    .await;
+    let output = purgehook(&["dlq", "list", "--json"], &config, &env);
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&output.stdout).unwrap(),
+        Vec::<Value>::new()
+    );
+
+    worker.stop().await;
+    let settings = purgehook::config::QueueSettings {
+        backend: purgehook::config::QueueBackendKind::Amqp,
+        url: amqp_url(),
+        prefix,
+        ..Default::default()
+    };
+    let targets = ["blog".to_string(), "notes".to_string()];
+    let queue = purgehook::queue::Queue::open(&settings, "test-clean-up", &targets, 1)
+        .await
+        .unwrap();
+    if let purgehook::queue::Queue::Amqp(amqp) = &queue {
+        amqp.delete_topology(&targets).await.unwrap();
+        amqp.close().await;
+    }
+}
