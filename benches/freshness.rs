@@ -98,7 +98,7 @@ async fn run(events: usize, window: Duration) {
     let hooks = format!("http://127.0.0.1:{}/hooks/github", app.port().unwrap_or(0));
     let shutdown = Shutdown::new();
     let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let client = reqwest::Client::new();
+    let client = purgehook::provider::client();
 
     let mut accepted = Vec::with_capacity(events);
     for index in 0..events {

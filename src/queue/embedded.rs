@@ -94,6 +94,7 @@ struct Inner {
     /// Held by a replay from reading the dead letters to committing, so two
     /// replays never queue the same letter twice.
     replaying: tokio::sync::Mutex<()>,
+    clock: StoreClock,
 }
 
 /// The embedded queue; cheap to clone.
@@ -102,11 +103,28 @@ pub struct EmbeddedQueue {
     inner: Arc<Inner>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
+/// The store's clock: wall-clock milliseconds as of opening, advanced by
+/// tokio's monotonic clock since. Delays stored on disk stay wall-clock
+/// across restarts, and tests can drive them with paused time.
+struct StoreClock {
+    opened_ms: u64,
+    opened: Instant,
+}
+
+impl StoreClock {
+    fn start() -> StoreClock {
+        StoreClock {
+            opened_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64,
+            opened: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.opened_ms + self.opened.elapsed().as_millis() as u64
+    }
 }
 
 fn unavailable(error: impl std::fmt::Display) -> QueueError {
@@ -173,6 +191,7 @@ impl EmbeddedQueue {
                 next_seq: AtomicU64::new(max_seq + 1),
                 stats,
                 replaying: tokio::sync::Mutex::new(()),
+                clock: StoreClock::start(),
             }),
         })
     }
@@ -221,7 +240,7 @@ impl EmbeddedQueue {
         if jobs.is_empty() {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.inner.clock.now_ms();
         let mut writes = Writes::default();
         let mut entries = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -239,7 +258,7 @@ impl EmbeddedQueue {
         loop {
             let (notify, due_in) = {
                 let mut state = self.state();
-                let now = now_ms();
+                let now = self.inner.clock.now_ms();
                 let target_state = state.targets.entry(target.to_string()).or_default();
                 let first = target_state.waiting.first_key_value().map(|(k, _)| *k);
                 match first {
@@ -282,7 +301,7 @@ impl EmbeddedQueue {
 
     /// Applies a settlement in one transaction.
     pub async fn settle(&self, settlement: Settlement) -> Result<(), QueueError> {
-        let now = now_ms();
+        let now = self.inner.clock.now_ms();
         let mut writes = Writes::default();
         for tag in &settlement.ack {
             if let DeliveryTag::Embedded(seq) = tag {
@@ -387,7 +406,7 @@ impl EmbeddedQueue {
     /// deletes those letters, in one transaction; then delivers the jobs.
     pub async fn replay(&self, filter: &ReplayFilter) -> Result<Replayed, QueueError> {
         let _one_at_a_time = self.inner.replaying.lock().await;
-        let now = now_ms();
+        let now = self.inner.clock.now_ms();
         let mut outcome = Replayed::default();
         let mut writes = Writes::default();
         let mut entries = Vec::new();
