@@ -47,11 +47,18 @@ pub fn summary(prepared: &Prepared) -> String {
     let _ = writeln!(out, "queue: {queue}");
     let _ = writeln!(
         out,
-        "worker: window {}, {} attempts, backoff {} up to {}",
+        "worker: window {}, {} attempts, backoff {} up to {}, {}",
         humantime::format_duration(s.worker.window),
         s.worker.max_attempts,
         humantime::format_duration(s.worker.backoff),
-        humantime::format_duration(s.worker.max_backoff)
+        humantime::format_duration(s.worker.max_backoff),
+        match s.worker.breaker_failures {
+            0 => "no circuit breaker".to_string(),
+            failures => format!(
+                "breaker opens after {failures} failures for {}",
+                humantime::format_duration(s.worker.breaker_cooldown)
+            ),
+        }
     );
     let _ = writeln!(out, "sources ({}):", s.sources.len());
     for (id, source) in &s.sources {

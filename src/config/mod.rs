@@ -382,7 +382,18 @@ pub fn from_toml(
 
     let mut errors = Vec::new();
     let mut take = |key: &str| table.remove(key);
-    let server = section(take("server"), "server", &mut errors);
+    let server: Option<ServerSettings> = section(take("server"), "server", &mut errors);
+    for (index, token) in server.iter().flat_map(|s| s.api_tokens.iter()).enumerate() {
+        if token.expose().trim().len() < 16 {
+            errors.push(ConfigError::new(
+                format!("server.api_tokens[{index}]"),
+                format!(
+                    "too short (the {} value): use at least 16 random characters",
+                    token.origin()
+                ),
+            ));
+        }
+    }
     let queue = section(take("queue"), "queue", &mut errors);
     let worker = section(take("worker"), "worker", &mut errors);
     let log = section(take("log"), "log", &mut errors);

@@ -207,6 +207,25 @@ colour = "red"
 }
 
 #[test]
+fn short_api_tokens_are_refused_without_showing_them() {
+    let lines = error_lines(
+        r#"
+[server]
+api_tokens = ["a-long-enough-random-token", "hunter2"]
+"#,
+    );
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("server.api_tokens[1]: too short"),
+        "{}",
+        lines[0]
+    );
+    assert!(!lines[0].contains("hunter2"));
+    let empty = error_lines("[server]\napi_tokens = [\"\"]");
+    assert_eq!(empty, ["server.api_tokens[0]: literal is empty"]);
+}
+
+#[test]
 fn unset_secret_variables_are_named() {
     let lines = error_lines(
         r#"

@@ -118,6 +118,17 @@ pub fn purge_job(
             invalid.problem,
         ));
     }
+    if !capabilities.supports(action.kind()) {
+        let kinds: Vec<&str> = capabilities.kinds.iter().map(|k| k.as_str()).collect();
+        return Err(bad_request(
+            "action.kind",
+            format!(
+                "target {target:?} does not take {} purges; it takes {}",
+                action.kind(),
+                kinds.join(", ")
+            ),
+        ));
+    }
     capabilities
         .accepts(&action)
         .map_err(|problem| bad_request("action", format!("target {target:?}: {problem}")))?;

@@ -26,7 +26,7 @@ fn operator_config(site: &BigScoots) -> String {
 provider = "log"
 
 [server]
-api_tokens = ["another-token", "{TOKEN}"]
+api_tokens = ["another-operator-token", "{TOKEN}"]
 
 [worker]
 window = "10ms"
@@ -130,7 +130,7 @@ async fn the_purge_api_refuses_bad_tokens_and_bad_bodies_naming_the_field() {
         ),
         (
             json!({"target": "blog", "action": {"kind": "tags", "tags": ["x"]}}),
-            "action",
+            "action.kind",
         ),
         (
             json!({"target": "notes", "action": {"kind": "everything"}, "priority": 1}),

@@ -330,15 +330,21 @@ async fn replay_when_all_present(
     queue.replay(&filter).await.unwrap()
 }
 
-async fn dead_letters_are_named_by_their_jobs_ids(backend: QueueBackendKind) {
-    let harness = Harness::new(backend);
-    let queue = harness.open().await;
+/// Two jobs of target `a` and one of `b`, dead-lettered.
+async fn three_dead_letters(queue: &Queue) -> [Job; 3] {
     let jobs = [
         job("a", "https://a.example/1"),
         job("a", "https://a.example/2"),
         job("b", "https://b.example/1"),
     ];
-    dead_lettered(&queue, &jobs).await;
+    dead_lettered(queue, &jobs).await;
+    jobs
+}
+
+async fn dead_letters_are_named_by_their_jobs_ids(backend: QueueBackendKind) {
+    let harness = Harness::new(backend);
+    let queue = harness.open().await;
+    let jobs = three_dead_letters(&queue).await;
 
     let letters = queue.dead_letters().await.unwrap();
     assert_eq!(letters.len(), 3);
@@ -355,12 +361,7 @@ async fn dead_letters_are_named_by_their_jobs_ids(backend: QueueBackendKind) {
 async fn a_replay_by_id_queues_exactly_that_job_again(backend: QueueBackendKind) {
     let harness = Harness::new(backend);
     let queue = harness.open().await;
-    let jobs = [
-        job("a", "https://a.example/1"),
-        job("a", "https://a.example/2"),
-        job("b", "https://b.example/1"),
-    ];
-    dead_lettered(&queue, &jobs).await;
+    let jobs = three_dead_letters(&queue).await;
     let worker = {
         let queue = queue.clone();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -392,12 +393,7 @@ async fn a_replay_by_id_queues_exactly_that_job_again(backend: QueueBackendKind)
 async fn a_replay_by_target_queues_its_jobs_again_durably(backend: QueueBackendKind) {
     let harness = Harness::new(backend);
     let queue = harness.open().await;
-    let jobs = [
-        job("a", "https://a.example/1"),
-        job("a", "https://a.example/2"),
-        job("b", "https://b.example/1"),
-    ];
-    dead_lettered(&queue, &jobs).await;
+    let jobs = three_dead_letters(&queue).await;
 
     let filter = ReplayFilter {
         target: Some("a".into()),
