@@ -6,7 +6,7 @@
 use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
-use metrics::counter;
+use metrics::{counter, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use tracing_subscriber::EnvFilter;
@@ -80,7 +80,11 @@ pub fn invalid_message() {
     counter!("purgehook_invalid_messages_total").increment(1);
 }
 
-/// `target`'s circuit breaker opened: its provider kept failing.
-pub fn breaker_opened(target: &str) {
-    counter!("purgehook_breaker_opened_total", "target" => target.to_string()).increment(1);
+/// `target`'s circuit breaker opened (its provider kept failing) or closed.
+pub fn breaker_open(target: &str, open: bool) {
+    let state = if open { 1.0 } else { 0.0 };
+    gauge!("purgehook_breaker_open", "target" => target.to_string()).set(state);
+    if open {
+        counter!("purgehook_breaker_opened_total", "target" => target.to_string()).increment(1);
+    }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::config::{QueueBackendKind, Secret, Settings};
 use crate::job::Job;
-use crate::queue::{DeadLetter, Queue, ReplayFilter, Replayed};
+use crate::queue::{DeadLetter, EMBEDDED_FILE_NAME, Queue, QueueError, ReplayFilter, Replayed};
 
 /// A way to the deployment's queue.
 pub enum Deployment {
@@ -37,12 +37,24 @@ impl Deployment {
                 .await
                 .map(Deployment::Queue)
                 .map_err(|e| anyhow!("{e}")),
-            QueueBackendKind::Embedded => match Queue::open_embedded(&settings.queue.path) {
-                Ok(queue) => Ok(Deployment::Queue(queue)),
-                Err(held) => Self::api(settings).with_context(|| {
-                    format!("the embedded store cannot be opened ({held}), so a running purgehook must be reached through its API")
-                }),
-            },
+            QueueBackendKind::Embedded => {
+                let dir = &settings.queue.path;
+                let file = dir.join(EMBEDDED_FILE_NAME);
+                if !file.exists() {
+                    let shown = std::path::absolute(&file).unwrap_or(file);
+                    bail!(
+                        "there is no embedded store at {} ([queue] path is relative to the current directory; `purgehook serve` creates the store)",
+                        shown.display()
+                    );
+                }
+                match Queue::open_embedded(dir) {
+                    Ok(queue) => Ok(Deployment::Queue(queue)),
+                    Err(QueueError::InUse(_)) => Self::api(settings).context(
+                        "the embedded store is held by a running purgehook, which is reached through its API",
+                    ),
+                    Err(error) => Err(error.into()),
+                }
+            }
         }
     }
 

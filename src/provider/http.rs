@@ -88,14 +88,22 @@ pub fn classify_failure(
     }
 }
 
-/// The delay a `Retry-After` header asks for: delta-seconds or an HTTP date.
+/// The longest wait a `Retry-After` is honoured for: a target holds the
+/// jobs it collects while it waits, and must not hold them for hours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// The delay a `Retry-After` header asks for: delta-seconds or an HTTP date,
+/// at most [`MAX_RETRY_AFTER`].
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let asked = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(asked.min(MAX_RETRY_AFTER))
 }
 
 /// The provider's own words from an error body: the JSON `message` (and the
@@ -162,6 +170,11 @@ mod tests {
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(90)));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers, now), None);
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("18446744073709551615"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

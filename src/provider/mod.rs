@@ -25,7 +25,7 @@ use toml::Table;
 use crate::config::ConfigError;
 use crate::job::{Action, ActionKind};
 
-pub use http::{client, retry_after};
+pub use http::{MAX_RETRY_AFTER, client, retry_after};
 
 /// A cache provider's API, bound to one target.
 #[async_trait]

@@ -137,8 +137,12 @@ impl EmbeddedQueue {
         std::fs::create_dir_all(dir)
             .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         let file = dir.join(FILE_NAME);
-        let db = Database::create(&file)
-            .map_err(|e| unavailable(format!("cannot open {}: {e}", file.display())))?;
+        let db = Database::create(&file).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                QueueError::InUse(file.display().to_string())
+            }
+            e => unavailable(format!("cannot open {}: {e}", file.display())),
+        })?;
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(JOBS).map_err(unavailable)?;
         txn.open_table(DEAD).map_err(unavailable)?;

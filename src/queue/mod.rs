@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{QueueBackendKind, QueueSettings};
 use crate::job::Job;
 pub use amqp::AmqpQueue;
-pub use embedded::EmbeddedQueue;
+pub use embedded::{EmbeddedQueue, FILE_NAME as EMBEDDED_FILE_NAME};
 
 /// Why the queue could not do what was asked. Publishing callers answer 503.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,6 +29,9 @@ pub enum QueueError {
     /// The store or broker failed or is unreachable.
     #[error("queue unavailable: {0}")]
     Unavailable(String),
+    /// The embedded store is open in another process (one at a time).
+    #[error("the store {0} is open in another process (is purgehook already running?)")]
+    InUse(String),
 }
 
 /// A job delivered to a worker, to be settled.

@@ -37,13 +37,14 @@ fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<(), Receive
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or_else(|| {
             ReceiveError::Unauthorized("an Authorization: Bearer <token> header is required".into())
         })?;
     let known = state.api_tokens.iter().fold(false, |found, token| {
-        found | bool::from(token.expose().as_bytes().ct_eq(presented.as_bytes()))
+        found | bool::from(token.expose().trim().as_bytes().ct_eq(presented.as_bytes()))
     });
     if known {
         Ok(())
@@ -187,7 +188,10 @@ async fn replay(
     let body = json_body(&request, payload, &state).await?;
     let asked: ReplayRequest = serde_path_to_error::deserialize(serde_json::Value::Object(body))
         .map_err(|error| {
-            let field = error.path().to_string();
+            let field = match error.path().to_string() {
+                root if root == "." => "body".to_string(),
+                field => field,
+            };
             bad_request(field, error.into_inner().to_string())
         })?;
     let filter = ReplayFilter {

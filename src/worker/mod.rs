@@ -24,6 +24,11 @@ use breaker::{BreakerPolicy, CircuitBreaker};
 use limiter::CallLimiter;
 use retry::{Decision, RetryPolicy};
 
+/// The longest a target pauses its calls (a `Retry-After`, an open
+/// breaker): its worker holds the jobs it collects meanwhile, and a broker
+/// takes back deliveries held too long (RabbitMQ: 30 minutes by default).
+pub const MAX_PAUSE: Duration = crate::provider::MAX_RETRY_AFTER;
+
 /// How one target's worker behaves.
 #[derive(Clone)]
 pub struct TargetWorker {
@@ -73,8 +78,8 @@ impl TargetWorker {
             stop_grace: settings.worker.stop_grace,
             breaker: BreakerPolicy {
                 failures: settings.worker.breaker_failures,
-                cooldown: settings.worker.breaker_cooldown,
-                max_cooldown: settings.worker.max_backoff,
+                cooldown: settings.worker.breaker_cooldown.min(MAX_PAUSE),
+                max_cooldown: settings.worker.max_backoff.min(MAX_PAUSE),
             },
         })
     }
@@ -150,9 +155,10 @@ impl TargetWorker {
     }
 
     /// Calls and settles one batch, the first call's slot already taken.
-    /// If `stop` is cancelled while waiting for a slot, or a call outlives
-    /// the stop's grace period, the calls not done are queued again (same
-    /// attempt) and the batch settled.
+    /// After a stop no new call starts, and a call in progress that outlives
+    /// the stop's grace period is cancelled; after a `Retry-After` or with
+    /// the breaker open, the next calls wait in the queue. Either way the
+    /// calls not done are queued again (same attempt) and the batch settled.
     async fn execute(
         &self,
         queue: &Queue,
@@ -173,33 +179,40 @@ impl TargetWorker {
             ack: batch.iter().map(|d| d.tag.clone()).collect(),
             ..Settlement::default()
         };
-        let mut calls = calls.into_iter().enumerate().peekable();
+        let mut calls = calls.into_iter().enumerate();
         while let Some((index, call)) = calls.next() {
-            let result = if index == 0 || pace.acquire(&call, stop).await {
-                // A stop lets the call finish within the grace period, then
-                // cancels it: purges are idempotent, so it is simply redone.
-                tokio::select! {
-                    result = self.provider.purge(&call) => Some(result),
+            let held = if index == 0 {
+                None
+            } else {
+                self.wait_for_slot(&call, pace, stop).await
+            };
+            // A stop lets a call in progress finish within the grace period,
+            // then cancels it: purges are idempotent, so it is simply redone.
+            let result = match held {
+                Some(reason) => Err(reason),
+                None => tokio::select! {
+                    result = self.provider.purge(&call) => Ok(result),
                     () = async {
                         stop.cancelled().await;
                         tokio::time::sleep(self.stop_grace).await;
-                    } => None,
-                }
-            } else {
-                None
+                    } => Err(Held::Stopping),
+                },
             };
-            let Some(result) = result else {
-                tracing::info!(target_id = %self.target, "stopping: the calls not done are queued again");
-                for call in std::iter::once(call).chain(calls.by_ref().map(|(_, call)| call)) {
+            let result = match result {
+                Ok(result) => result,
+                Err(reason) => {
+                    tracing::info!(target_id = %self.target, ?reason, "the calls not done are queued again");
                     let due = pace.resume_at().saturating_duration_since(Instant::now());
-                    settlement
-                        .retry
-                        .push((self.follow_up(&batch, call, attempt), due));
+                    for call in std::iter::once(call).chain(calls.by_ref().map(|(_, call)| call)) {
+                        settlement
+                            .retry
+                            .push((self.follow_up(&batch, call, attempt), due));
+                    }
+                    break;
                 }
-                break;
             };
             let Err(error) = result else {
-                pace.breaker.record_success();
+                pace.record_success(&self.target);
                 telemetry::provider_call(&self.target, "ok");
                 tracing::info!(target_id = %self.target, kind = %call.kind(), items = call.item_count(), "purged");
                 continue;
@@ -228,6 +241,29 @@ impl TargetWorker {
         }
     }
 
+    /// Waits for the rate-limit slot of a batch's next call. A stop, or a
+    /// provider that asked to wait (`Retry-After`, an open breaker), ends the
+    /// batch instead: its remaining calls go back to the queue, to merge with
+    /// what comes meanwhile, rather than holding their deliveries.
+    async fn wait_for_slot(
+        &self,
+        call: &Action,
+        pace: &Pace,
+        stop: &CancellationToken,
+    ) -> Option<Held> {
+        if stop.is_cancelled() {
+            return Some(Held::Stopping);
+        }
+        if pace.resume_at() > Instant::now() {
+            return Some(Held::ProviderPaused);
+        }
+        if pace.acquire(call, stop).await {
+            None
+        } else {
+            Some(Held::Stopping)
+        }
+    }
+
     /// The job that carries a failed call forward: the batch's single job
     /// when there was one, else a new job for the merged call.
     fn follow_up(&self, batch: &[Delivery], call: Action, attempt: u32) -> Job {
@@ -242,6 +278,15 @@ impl TargetWorker {
         job.attempt = attempt;
         job
     }
+}
+
+/// Why the rest of a batch was not called now.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    /// The worker is stopping.
+    Stopping,
+    /// The provider asked to wait, or the breaker opened.
+    ProviderPaused,
 }
 
 /// What paces a target's calls: its rate limits and its circuit breaker.
@@ -281,22 +326,34 @@ impl Pace {
         }
     }
 
+    /// A call went through: the provider is healthy, the breaker closes.
+    fn record_success(&mut self, target: &str) {
+        if self.breaker.ready_at().is_some() {
+            telemetry::breaker_open(target, false);
+            tracing::info!(target_id = %target, "provider answers again: calls resume");
+        }
+        self.breaker.record_success();
+    }
+
     /// Accounts for a failed call: a `Retry-After` holds every call; a
-    /// retryable failure counts towards opening the breaker.
+    /// retryable failure counts towards opening the breaker; a permanent one
+    /// (the request's fault) shows the provider is up.
     fn record_failure(&mut self, target: &str, error: &ProviderError) {
         match error {
             ProviderError::Permanent { .. } => {
-                self.breaker.record_success();
+                self.record_success(target);
                 return;
             }
             ProviderError::RateLimited {
                 retry_after: Some(wait),
                 ..
-            } => self.limiter.block_until(Instant::now() + *wait),
+            } => self
+                .limiter
+                .block_until(Instant::now() + (*wait).min(MAX_PAUSE)),
             _ => {}
         }
         if let Some(cooldown) = self.breaker.record_failure() {
-            telemetry::breaker_opened(target);
+            telemetry::breaker_open(target, true);
             tracing::warn!(target_id = %target, ?cooldown, "provider keeps failing: calls paused, then one probe");
         }
     }

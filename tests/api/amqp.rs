@@ -298,7 +298,7 @@ async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
 }
 
 #[tokio::test]
-async fn target_queues_are_quorum_queues_with_a_single_active_consumer() {
+async fn target_queues_are_quorum_queues_with_a_single_active_consumer_and_no_drop_limit() {
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "10ms");
     deployment.queue().await.close().await;
@@ -316,19 +316,26 @@ async fn target_queues_are_quorum_queues_with_a_single_active_consumer() {
         .expect("rabbitmqctl runs");
     let queues: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("JSON from rabbitmqctl");
-    let name = format!("{}.jobs.blog", deployment.prefix);
-    let queue = queues
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["name"] == name)
-        .unwrap_or_else(|| panic!("{name} declared"));
+    let declared = |name: String| {
+        queues
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == name)
+            .unwrap_or_else(|| panic!("{name} declared"))
+            .clone()
+    };
+    let queue = declared(format!("{}.jobs.blog", deployment.prefix));
     assert_eq!(queue["type"], "quorum");
+    let arguments = queue["arguments"].to_string();
+    assert!(arguments.contains("x-single-active-consumer"), "{queue}");
+    // Handed-back jobs and read dead letters are never dropped by a
+    // delivery limit (RabbitMQ 4 defaults to 20 returns).
+    assert!(arguments.contains("x-delivery-limit"), "{queue}");
+    let dead = declared(format!("{}.dead", deployment.prefix));
     assert!(
-        queue["arguments"]
-            .to_string()
-            .contains("x-single-active-consumer"),
-        "{queue}"
+        dead["arguments"].to_string().contains("x-delivery-limit"),
+        "{dead}"
     );
     deployment.clean_up().await;
 }

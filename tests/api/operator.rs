@@ -143,6 +143,17 @@ async fn the_purge_api_refuses_bad_tokens_and_bad_bodies_naming_the_field() {
         assert_eq!(body["field"], field, "{request}: {body}");
         assert_eq!(body["error"], "invalid_request");
     }
+    let lower_case_scheme = app
+        .client
+        .post(format!("{}/api/v1/purge", app.address))
+        .header("Authorization", format!("bearer {TOKEN}"))
+        .json(&json!({"target": "notes", "action": {"kind": "everything", "full": "yes"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower_case_scheme.status(), 400, "authorized, then refused");
+    let body: Value = lower_case_scheme.json().await.unwrap();
+    assert_eq!(body["field"], "action.full");
     let response = app
         .client
         .post(format!("{}/api/v1/purge", app.address))
@@ -344,7 +355,22 @@ fn the_purge_command_names_what_is_wrong() {
         stderr(&relative)
     );
 
+    // No store yet (nothing ever ran here): said, and nothing is created.
+    let nowhere = purgehook(
+        &["purge", "--target", "notes", "--everything"],
+        &config,
+        &env,
+    );
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(
+        stderr(&nowhere).contains("there is no embedded store at"),
+        "{}",
+        stderr(&nowhere)
+    );
+    assert!(!dir.path().join("queue").exists());
+
     // With no service running, the command writes to the store itself.
+    drop(purgehook::queue::Queue::open_embedded(&dir.path().join("queue")).unwrap());
     let queued = purgehook(
         &["purge", "--target", "notes", "--everything"],
         &config,

@@ -122,17 +122,23 @@ window = "10ms"
     assert!(calls[2] - calls[1] >= Duration::from_secs(2), "{calls:?}");
 }
 
-/// A provider that records its calls (in the test's clock) and answers
-/// each with the next of its scripted errors, then succeeds.
+/// A provider that records its calls (in the test's clock), takes `delay`
+/// over each, and answers each with the next of its scripted errors, then
+/// succeeds.
 struct Scripted {
     errors: Mutex<Vec<ProviderError>>,
-    calls: Mutex<Vec<Instant>>,
+    calls: Mutex<Vec<(Instant, Action)>>,
+    delay: Duration,
 }
 
 #[async_trait::async_trait]
 impl Provider for Scripted {
-    async fn purge(&self, _: &Action) -> Result<(), ProviderError> {
-        self.calls.lock().unwrap().push(Instant::now());
+    async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((Instant::now(), action.clone()));
+        tokio::time::sleep(self.delay).await;
         let mut errors = self.errors.lock().unwrap();
         if errors.is_empty() {
             Ok(())
@@ -147,6 +153,7 @@ impl Scripted {
         Arc::new(Scripted {
             errors: Mutex::new(errors),
             calls: Mutex::default(),
+            delay: Duration::ZERO,
         })
     }
 
@@ -155,7 +162,21 @@ impl Scripted {
     }
 
     fn calls(&self) -> Vec<Instant> {
-        self.calls.lock().unwrap().clone()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(at, _)| *at)
+            .collect()
+    }
+
+    fn actions(&self) -> Vec<Action> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, a)| a.clone())
+            .collect()
     }
 
     fn gaps(&self) -> Vec<Duration> {
@@ -314,4 +335,87 @@ async fn a_failing_provider_trips_its_breaker_and_only_its_own_target_waits() {
     // The first probe, after 1 s, fails; the next waits twice as long.
     assert!(gaps[2] >= Duration::from_secs(1), "{gaps:?}");
     assert!(gaps[3] >= Duration::from_secs(2), "{gaps:?}");
+}
+
+/// A batch that merges into two calls: URLs, then tags.
+async fn two_calls(queue: &Queue, target: &str) {
+    let urls = Action::Urls {
+        urls: vec!["https://a.example/".into()],
+    };
+    let tags = Action::Tags {
+        tags: vec!["news".into()],
+    };
+    let jobs = [Job::new(target, urls, None), Job::new(target, tags, None)];
+    queue.publish(&jobs).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_stop_the_call_in_progress_finishes_and_no_new_call_starts() {
+    let provider = Arc::new(Scripted {
+        errors: Mutex::default(),
+        calls: Mutex::default(),
+        delay: Duration::from_secs(5),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::open_embedded(dir.path()).unwrap();
+    two_calls(&queue, "edge").await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut worker = worker("edge", provider.clone(), 3);
+    worker.stop_grace = Duration::from_secs(10);
+    let running = tokio::spawn(worker.run(queue.clone(), stop.clone()));
+    eventually(WAIT, "the first call", || async {
+        (!provider.calls().is_empty()).then_some(())
+    })
+    .await;
+    stop.cancel();
+    running.await.unwrap();
+
+    assert_eq!(provider.calls().len(), 1, "{:?}", provider.actions());
+    assert_eq!(
+        queue.pending_jobs("edge"),
+        Some(1),
+        "the first call was done within the grace; the second waits in the queue"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_breaker_opens_mid_batch_the_rest_waits_in_the_queue_and_merges() {
+    let provider = Scripted::unavailable(1);
+    let mut edge = worker("edge", provider.clone(), 1);
+    edge.retry.backoff = Duration::from_millis(1);
+    edge.retry.max_backoff = Duration::from_millis(1);
+    let workers = Workers::start(vec![edge]);
+    two_calls(&workers.queue, "edge").await;
+    eventually(WAIT, "the failed first call", || async {
+        (!provider.calls().is_empty()).then_some(())
+    })
+    .await;
+    // During the cooldown another tag is to be purged.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let sports = Action::Tags {
+        tags: vec!["sports".into()],
+    };
+    let job = Job::new("edge", sports, None);
+    workers.queue.publish(&[job]).await.unwrap();
+    eventually(WAIT, "every purge done", || async {
+        (workers.queue.pending_jobs("edge") == Some(0) && provider.calls().len() >= 3).then_some(())
+    })
+    .await;
+
+    let calls = provider.calls();
+    let actions = provider.actions();
+    assert!(matches!(actions[0], Action::Urls { .. }), "{actions:?}");
+    assert!(calls[1] - calls[0] >= Duration::from_secs(30), "{calls:?}");
+    // The first tags call was not made while the breaker was open: it went
+    // back to the queue and merged with the tag that came meanwhile.
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    let tags: Vec<&Vec<String>> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Tags { tags } => Some(tags),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags.len(), 1, "{actions:?}");
+    assert_eq!(tags[0].len(), 2, "{actions:?}");
 }

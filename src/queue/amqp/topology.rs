@@ -29,6 +29,10 @@ pub const RETRY_TIERS: [Duration; 7] = [
     Duration::from_secs(3600),
 ];
 
+/// Returns a quorum queue message survives (RabbitMQ ≥ 4 defaults to 20;
+/// -1, "unlimited" there, drops at the first return on 3.x).
+pub const DELIVERY_LIMIT: i64 = 1_000_000;
+
 /// Header carrying why a message was dead-lettered.
 pub const REASON_HEADER: &str = "x-purgehook-reason";
 /// Header carrying how many attempts were made.
@@ -92,6 +96,13 @@ impl Names {
         let mut args = FieldTable::default();
         if self.queue_type == AmqpQueueType::Quorum {
             args.insert("x-queue-type".into(), long_string("quorum"));
+            // RabbitMQ 4 drops a quorum queue's message after 20 returns by
+            // default; ours are returned by design (a stopping worker hands
+            // its batch back, `dlq list` reads and gives back), never lost.
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongLongInt(DELIVERY_LIMIT),
+            );
         }
         args
     }
