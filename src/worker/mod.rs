@@ -202,7 +202,12 @@ impl TargetWorker {
                 Ok(result) => result,
                 Err(reason) => {
                     tracing::info!(target_id = %self.target, ?reason, "the calls not done are queued again");
-                    let due = pace.resume_at().saturating_duration_since(Instant::now());
+                    // Due a window before calls resume, to be in the batch
+                    // that goes out then.
+                    let due = pace
+                        .resume_at()
+                        .saturating_duration_since(Instant::now())
+                        .saturating_sub(self.window);
                     for call in std::iter::once(call).chain(calls.by_ref().map(|(_, call)| call)) {
                         settlement
                             .retry
