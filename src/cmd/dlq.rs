@@ -89,6 +89,7 @@ pub fn replay(config: &Path, target: Option<&str>, id: Option<&str>) -> anyhow::
     let filter = ReplayFilter {
         target: target.map(str::to_string),
         id: id.map(str::to_string),
+        configured: Some(prepared.settings.targets.keys().cloned().collect()),
     };
     let outcome = super::runtime()?.block_on(async {
         let deployment = Deployment::reach(&prepared.settings).await?;
@@ -97,10 +98,11 @@ pub fn replay(config: &Path, target: Option<&str>, id: Option<&str>) -> anyhow::
         outcome
     })?;
     for letter in &outcome.skipped {
-        eprintln!(
-            "left {} ({}): it holds no valid job to replay: {}",
-            letter.id, letter.target, letter.reason
-        );
+        let why = match &letter.job {
+            Some(job) => format!("its target {:?} is not configured", job.target),
+            None => format!("it holds no valid job ({})", letter.reason),
+        };
+        eprintln!("left {} ({}): {why}", letter.id, letter.target);
     }
     if outcome.replayed.is_empty() {
         return match (id, target) {

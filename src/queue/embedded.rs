@@ -418,7 +418,7 @@ impl EmbeddedQueue {
             if !filter.matches(&letter) {
                 continue;
             }
-            let Some(job) = letter.job.as_ref().map(super::fresh) else {
+            let Some(job) = filter.replayable(&letter) else {
                 outcome.skipped.push(letter);
                 continue;
             };

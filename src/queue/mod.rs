@@ -10,6 +10,7 @@
 pub mod amqp;
 mod embedded;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -96,6 +97,9 @@ pub struct ReplayFilter {
     pub target: Option<String>,
     /// Only the letter with this id (its [`DeadLetter::id`]).
     pub id: Option<String>,
+    /// The targets a replayed job may go to (the configured ones); a letter
+    /// whose job names another is left in place. `None`: any.
+    pub configured: Option<BTreeSet<String>>,
 }
 
 impl ReplayFilter {
@@ -104,6 +108,22 @@ impl ReplayFilter {
         self.target.as_ref().is_none_or(|t| *t == letter.target)
             && self.id.as_ref().is_none_or(|id| *id == letter.id)
     }
+
+    /// The job to queue again for a matching `letter`: its job, attempt
+    /// reset to 0, same id; `None` when it holds no valid job or its target
+    /// is not configured (the letter is then left in place).
+    pub(crate) fn replayable(&self, letter: &DeadLetter) -> Option<Job> {
+        let job = letter.job.as_ref()?;
+        if let Some(configured) = &self.configured
+            && !configured.contains(&job.target)
+        {
+            return None;
+        }
+        Some(Job {
+            attempt: 0,
+            ..job.clone()
+        })
+    }
 }
 
 /// What a replay did.
@@ -111,16 +131,10 @@ impl ReplayFilter {
 pub struct Replayed {
     /// Letters whose job was queued again (attempt reset to 0), now gone from the dead letters.
     pub replayed: Vec<DeadLetter>,
-    /// Letters matching the filter that hold no valid job (a producer's bad message): left in place.
+    /// Letters matching the filter that cannot be replayed, left in place:
+    /// they hold no valid job (a producer's bad message), or their job's
+    /// target is not configured.
     pub skipped: Vec<DeadLetter>,
-}
-
-/// The job of a replayed letter, as it is queued again: same id, no attempt made.
-fn fresh(job: &Job) -> Job {
-    Job {
-        attempt: 0,
-        ..job.clone()
-    }
 }
 
 /// The queue, whichever backend carries it.

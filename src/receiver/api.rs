@@ -197,6 +197,7 @@ async fn replay(
     let filter = ReplayFilter {
         target: asked.target,
         id: asked.id,
+        configured: Some(state.targets.keys().cloned().collect()),
     };
     let replayed = state.queue.replay(&filter).await.map_err(|error| {
         tracing::error!(%error, "cannot replay dead letters");

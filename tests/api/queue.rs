@@ -124,7 +124,7 @@ on_both_backends!(
     dead_letters_are_named_by_their_jobs_ids,
     a_replay_by_id_queues_exactly_that_job_again,
     a_replay_by_target_queues_its_jobs_again_durably,
-    a_replay_of_an_unknown_id_changes_nothing,
+    a_replay_leaves_unknown_ids_and_unconfigured_targets_alone,
 );
 
 async fn published_jobs_are_delivered_per_target_and_acked_for_good(backend: QueueBackendKind) {
@@ -416,7 +416,7 @@ async fn a_replay_by_target_queues_its_jobs_again_durably(backend: QueueBackendK
     harness.clean_up(queue).await;
 }
 
-async fn a_replay_of_an_unknown_id_changes_nothing(backend: QueueBackendKind) {
+async fn a_replay_leaves_unknown_ids_and_unconfigured_targets_alone(backend: QueueBackendKind) {
     let harness = Harness::new(backend);
     let queue = harness.open().await;
     let jobs = [
@@ -434,13 +434,30 @@ async fn a_replay_of_an_unknown_id_changes_nothing(backend: QueueBackendKind) {
     let mismatched = ReplayFilter {
         target: Some("a".into()),
         id: Some(jobs[1].id.to_string()),
+        ..Default::default()
     };
     let replayed = replay_when_all_present(&queue, &ids(&jobs), mismatched).await;
     assert_eq!(replayed, Replayed::default(), "both must match");
+    // A job whose target is no longer configured stays a dead letter.
+    let unconfigured = ReplayFilter {
+        configured: Some(["a".to_string()].into()),
+        ..Default::default()
+    };
+    let replayed = replay_when_all_present(&queue, &ids(&jobs), unconfigured).await;
+    assert_eq!(letter_ids(&replayed.replayed), ids(&jobs[..1]));
+    assert_eq!(letter_ids(&replayed.skipped), ids(&jobs[1..]));
+    let delivery = queue.next("a", briefly()).await.expect("a's job again");
+    queue
+        .settle(Settlement {
+            ack: vec![delivery.tag],
+            ..Settlement::default()
+        })
+        .await
+        .unwrap();
 
     assert!(queue.next("a", briefly()).await.is_none());
     assert!(queue.next("b", briefly()).await.is_none());
-    dead_letters_become(&queue, &ids(&jobs)).await;
+    dead_letters_become(&queue, &ids(&jobs[1..])).await;
     harness.clean_up(queue).await;
 }
 

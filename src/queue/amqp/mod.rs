@@ -453,7 +453,7 @@ impl AmqpQueue {
             if !filter.matches(&letter) {
                 continue;
             }
-            match letter.job.as_ref().map(super::fresh) {
+            match filter.replayable(&letter) {
                 Some(job) => {
                     confirms.push(self.send_job(&job).await?);
                     replayed.push(message.acker);
