@@ -85,44 +85,44 @@ pub fn purge_job(
     mut body: serde_json::Map<String, serde_json::Value>,
     state: &ReceiverState,
 ) -> Result<Job, ReceiveError> {
-    if let Some(unknown) = body
-        .keys()
-        .find(|k| !["target", "action"].contains(&k.as_str()))
-    {
-        return Err(bad_request(
-            unknown.clone(),
-            "unknown field; expected target and action",
-        ));
-    }
     let target = match body.remove("target") {
         Some(serde_json::Value::String(target)) => target,
         Some(_) => return Err(bad_request("target", "expected a string")),
         None => return Err(bad_request("target", "missing")),
     };
+    // `{"target", "action": {…}}`, or the action's fields beside `target`.
+    let (action, prefix) = match body.remove("action") {
+        Some(action) => {
+            if let Some(unknown) = body.keys().next() {
+                return Err(bad_request(
+                    unknown.clone(),
+                    "unknown field; expected target and action",
+                ));
+            }
+            (action, "action.")
+        }
+        None if body.contains_key("kind") => (serde_json::Value::Object(body), ""),
+        None => return Err(bad_request("action", "missing")),
+    };
     let capabilities = state
         .targets
         .get(&target)
         .ok_or_else(|| ReceiveError::UnknownTarget(target.clone()))?;
-    let action = body
-        .remove("action")
-        .ok_or_else(|| bad_request("action", "missing"))?;
-    let action = parse_action(action).map_err(|invalid| {
-        let field = match invalid.field.as_str() {
-            "" => "action".to_string(),
-            inner => format!("action.{inner}"),
-        };
-        bad_request(field, invalid.problem)
-    })?;
+    // Where a field of the action is, in the body as sent.
+    let field = |inner: &str| match (inner, prefix) {
+        ("", "") => "body".to_string(),
+        ("", _) => "action".to_string(),
+        (inner, prefix) => format!("{prefix}{inner}"),
+    };
+    let action = parse_action(action)
+        .map_err(|invalid| bad_request(field(&invalid.field), invalid.problem))?;
     if let Err(invalid) = action.validate() {
-        return Err(bad_request(
-            format!("action.{}", invalid.field),
-            invalid.problem,
-        ));
+        return Err(bad_request(field(&invalid.field), invalid.problem));
     }
     if !capabilities.supports(action.kind()) {
         let kinds: Vec<&str> = capabilities.kinds.iter().map(|k| k.as_str()).collect();
         return Err(bad_request(
-            "action.kind",
+            field("kind"),
             format!(
                 "target {target:?} does not take {} purges; it takes {}",
                 action.kind(),
@@ -132,7 +132,7 @@ pub fn purge_job(
     }
     capabilities
         .accepts(&action)
-        .map_err(|problem| bad_request("action", format!("target {target:?}: {problem}")))?;
+        .map_err(|problem| bad_request(field(""), format!("target {target:?}: {problem}")))?;
     Ok(Job::new(target, action, None))
 }
 

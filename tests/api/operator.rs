@@ -65,6 +65,21 @@ async fn the_purge_api_queues_a_checked_action_for_a_known_target() {
     .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["target"], "blog");
+    // DESIGN's shape, the action's fields beside the target, works too.
+    let (status, flat) = post_purge(
+        &app,
+        Some(TOKEN),
+        json!({"target": "notes", "kind": "tags", "tags": ["news"]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{flat}");
+    let (status, flat) = post_purge(
+        &app,
+        Some(TOKEN),
+        json!({"target": "notes", "kind": "post_ids", "post_ids": ["x"]}),
+    )
+    .await;
+    assert_eq!((status, flat["field"].as_str()), (400, Some("post_ids[0]")));
     assert!(body["job_id"].as_str().is_some_and(|id| id.len() == 36));
     let calls = eventually(WAIT, "the purge", || async {
         let calls = site.requests().await;
