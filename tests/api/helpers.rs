@@ -246,3 +246,12 @@ pub fn spawn_binary(command: &str, config: &Path, env: &[(&str, &str)]) -> (Chil
     std::thread::spawn(move || for _ in lines {});
     (child, port)
 }
+
+/// A job purging `target`'s object cache (a WP Engine cache type).
+pub fn object_purge(target: &str) -> purgehook::job::Job {
+    let action = purgehook::job::Action::Scopes {
+        scopes: vec!["object".into()],
+        full: false,
+    };
+    purgehook::job::Job::new(target, action, None)
+}

@@ -20,17 +20,6 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use crate::fakes::wpengine::{self, WpEngine};
 use crate::helpers::*;
 
-fn object_purge() -> Job {
-    Job::new(
-        "shop",
-        Action::Scopes {
-            scopes: vec!["object".into()],
-            full: false,
-        },
-        None,
-    )
-}
-
 #[tokio::test]
 async fn twenty_object_purges_over_twelve_seconds_make_at_most_four_calls_and_no_429() {
     // The install answers 429 to object purges closer than 5 s (minus a
@@ -45,7 +34,7 @@ async fn twenty_object_purges_over_twelve_seconds_make_at_most_four_calls_and_no
     let start = Instant::now();
     for index in 0..20u32 {
         tokio::time::sleep_until(start + Duration::from_millis(600) * index).await;
-        app.queue.publish(&[object_purge()]).await.unwrap();
+        app.queue.publish(&[object_purge("shop")]).await.unwrap();
     }
     eventually(Duration::from_secs(30), "every purge done", || async {
         (app.queue.pending_jobs("shop") == Some(0)).then_some(())

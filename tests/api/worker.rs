@@ -250,16 +250,7 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(worker.run(queue.clone(), stop.clone()));
-    let object = || {
-        Job::new(
-            "shop",
-            Action::Scopes {
-                scopes: vec!["object".into()],
-                full: false,
-            },
-            None,
-        )
-    };
+    let object = || object_purge("shop");
     let calls = || recorder.calls.lock().unwrap().clone();
 
     queue.publish(&[object()]).await.unwrap();
