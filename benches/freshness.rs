@@ -7,13 +7,11 @@
 //! of event→call latency and how far any call overshot its window.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use hmac::{Hmac, Mac};
 use purgehook::app::{Application, Prepared, Role};
 use purgehook::shutdown::Shutdown;
 use rand::Rng;
-use sha2::Sha256;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const SECRET: &str = "freshness-bench-secret";
@@ -92,7 +90,10 @@ async fn run(events: usize, window: Duration) {
         overrides,
     )
     .expect("config");
-    let app = Application::build(Prepared::new(settings).expect("compiles"), Role::Serve)
+    let prepared = Prepared::new(settings).expect("compiles");
+    // Signed by the source itself, as `purgehook sign` does.
+    let github = prepared.sources["github"].clone();
+    let app = Application::build(prepared, Role::Serve)
         .await
         .expect("app");
     let hooks = format!("http://127.0.0.1:{}/hooks/github", app.port().unwrap_or(0));
@@ -106,21 +107,11 @@ async fn run(events: usize, window: Duration) {
         tokio::time::sleep(Duration::from_millis(gap)).await;
         let url = format!("https://site.example/page/{index}");
         let body = serde_json::json!({"url": url}).to_string();
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(body.as_bytes());
-        let response = client
-            .post(&hooks)
-            .header("Content-Type", "application/json")
-            .header("X-GitHub-Event", "push")
-            .header("X-GitHub-Delivery", format!("bench-{index}"))
-            .header(
-                "X-Hub-Signature-256",
-                format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
-            )
-            .body(body)
-            .send()
-            .await
-            .expect("receiver answers");
+        let mut request = client.post(&hooks);
+        for (name, value) in github.sign(body.as_bytes(), "push", SystemTime::now()) {
+            request = request.header(name, value);
+        }
+        let response = request.body(body).send().await.expect("receiver answers");
         assert_eq!(response.status(), 202, "the event is accepted");
         accepted.push((url, Instant::now()));
     }

@@ -29,6 +29,23 @@ pub enum Deployment {
 }
 
 impl Deployment {
+    /// Runs `work` against the deployment configured in `settings`, on a
+    /// runtime of its own, and closes the connection after.
+    pub fn run<T>(
+        settings: &Settings,
+        work: impl AsyncFnOnce(&Deployment) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let deployment = Deployment::reach(settings).await?;
+            let outcome = work(&deployment).await;
+            deployment.close().await;
+            outcome
+        })
+    }
+
     /// Reaches the deployment configured in `settings`.
     pub async fn reach(settings: &Settings) -> anyhow::Result<Deployment> {
         let targets: Vec<String> = settings.targets.keys().cloned().collect();
@@ -110,7 +127,11 @@ impl Deployment {
             Deployment::Api { .. } => {
                 let body = json!({"target": filter.target, "id": filter.id});
                 match self.call("/api/v1/dead-letters/replay", Some(body)).await {
-                    Err(error) if error.to_string().contains("no_dead_letter") => {
+                    Err(error)
+                        if error
+                            .downcast_ref::<Refused>()
+                            .is_some_and(|refused| refused.code == "no_dead_letter") =>
+                    {
                         Ok(Replayed::default())
                     }
                     other => other,
@@ -154,18 +175,27 @@ impl Deployment {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if !status.is_success() {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .map(|v| {
-                    format!(
-                        "{} ({})",
-                        v["message"].as_str().unwrap_or(""),
-                        v["error"].as_str().unwrap_or("")
-                    )
-                })
-                .unwrap_or(text);
-            bail!("{url} answered {status}: {message}");
+            let body = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
+            let field = |name: &str| body[name].as_str().map(str::to_string);
+            return Err(Refused {
+                url,
+                status,
+                code: field("error").unwrap_or_default(),
+                message: field("message").unwrap_or(text),
+            }
+            .into());
         }
         serde_json::from_str(&text).with_context(|| format!("{url} answered something unexpected"))
     }
+}
+
+/// The API's answer to a request it refused: the status and the JSON error
+/// body's `error` code and `message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{url} answered {status}: {message} ({code})")]
+pub struct Refused {
+    url: String,
+    status: reqwest::StatusCode,
+    code: String,
+    message: String,
 }

@@ -15,12 +15,7 @@ pub fn list(config: &Path, target: Option<&str>, as_json: bool) -> anyhow::Resul
         Ok(prepared) => prepared,
         Err(code) => return Ok(code),
     };
-    let letters = super::runtime()?.block_on(async {
-        let deployment = Deployment::reach(&prepared.settings).await?;
-        let letters = deployment.dead_letters().await;
-        deployment.close().await;
-        letters
-    })?;
+    let letters = Deployment::run(&prepared.settings, async |d| d.dead_letters().await)?;
     let letters: Vec<DeadLetter> = letters
         .into_iter()
         .filter(|l| target.is_none_or(|t| l.target == t))
@@ -91,12 +86,7 @@ pub fn replay(config: &Path, target: Option<&str>, id: Option<&str>) -> anyhow::
         id: id.map(str::to_string),
         configured: Some(prepared.settings.targets.keys().cloned().collect()),
     };
-    let outcome = super::runtime()?.block_on(async {
-        let deployment = Deployment::reach(&prepared.settings).await?;
-        let outcome = deployment.replay(&filter).await;
-        deployment.close().await;
-        outcome
-    })?;
+    let outcome = Deployment::run(&prepared.settings, async |d| d.replay(&filter).await)?;
     for letter in &outcome.skipped {
         let why = match &letter.job {
             Some(job) => format!("its target {:?} is not configured", job.target),
@@ -105,21 +95,18 @@ pub fn replay(config: &Path, target: Option<&str>, id: Option<&str>) -> anyhow::
         eprintln!("left {} ({}): {why}", letter.id, letter.target);
     }
     if outcome.replayed.is_empty() {
-        return match (id, target) {
-            (Some(id), _) if outcome.skipped.is_empty() => {
+        if let Some(id) = id {
+            // The id named nothing, or a letter that cannot be replayed.
+            if outcome.skipped.is_empty() {
                 eprintln!("error: no dead letter has id {id:?}");
-                Ok(ExitCode::FAILURE)
             }
-            (_, Some(target)) if outcome.skipped.is_empty() => {
-                println!("no dead letters for target {target}");
-                Ok(ExitCode::SUCCESS)
-            }
-            (Some(_), _) => Ok(ExitCode::FAILURE),
-            _ => {
-                println!("no dead letters to replay");
-                Ok(ExitCode::SUCCESS)
-            }
-        };
+            return Ok(ExitCode::FAILURE);
+        }
+        let scope = target
+            .map(|t| format!(" for target {t}"))
+            .unwrap_or_default();
+        println!("no dead letters to replay{scope}");
+        return Ok(ExitCode::SUCCESS);
     }
     for letter in &outcome.replayed {
         println!("replayed {} ({})", letter.id, letter.target);

@@ -50,10 +50,3 @@ pub fn inbound(file: &Path, headers: &[String]) -> anyhow::Result<crate::source:
     }
     Ok(inbound)
 }
-
-/// A runtime for the commands that talk to a deployment.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}

@@ -88,12 +88,7 @@ pub fn run(config: &Path, args: &PurgeArgs) -> anyhow::Result<ExitCode> {
         .accepts(&action)
         .map_err(|problem| anyhow!("target {:?}: {problem}", args.target))?;
     let job = Job::new(&args.target, action, None);
-    let job_id = super::runtime()?.block_on(async {
-        let deployment = Deployment::reach(settings).await?;
-        let queued = deployment.purge(&job).await;
-        deployment.close().await;
-        queued
-    })?;
+    let job_id = Deployment::run(settings, async |d| d.purge(&job).await)?;
     println!(
         "queued {} purge for target {} (job {job_id})",
         job.action.kind(),

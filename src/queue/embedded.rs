@@ -244,13 +244,18 @@ impl EmbeddedQueue {
         if jobs.is_empty() {
             return Ok(());
         }
+        self.store_ready(jobs.to_vec(), Writes::default()).await
+    }
+
+    /// Stores `jobs`, ready now, in the transaction of `writes`; then
+    /// delivers them.
+    async fn store_ready(&self, jobs: Vec<Job>, mut writes: Writes) -> Result<(), QueueError> {
         let now = self.inner.clock.now_ms();
-        let mut writes = Writes::default();
         let mut entries = Vec::with_capacity(jobs.len());
         for job in jobs {
             let seq = self.seq();
-            writes.put_jobs.push((seq, Stored::encode(now, job)?));
-            entries.push((now, seq, job.clone()));
+            writes.put_jobs.push((seq, Stored::encode(now, &job)?));
+            entries.push((now, seq, job));
         }
         self.write(writes).await?;
         self.enqueue(entries);
@@ -410,10 +415,9 @@ impl EmbeddedQueue {
     /// deletes those letters, in one transaction; then delivers the jobs.
     pub async fn replay(&self, filter: &ReplayFilter) -> Result<Replayed, QueueError> {
         let _one_at_a_time = self.inner.replaying.lock().await;
-        let now = self.inner.clock.now_ms();
         let mut outcome = Replayed::default();
         let mut writes = Writes::default();
-        let mut entries = Vec::new();
+        let mut jobs = Vec::new();
         for (key, letter) in self.stored_dead()? {
             if !filter.matches(&letter) {
                 continue;
@@ -422,15 +426,12 @@ impl EmbeddedQueue {
                 outcome.skipped.push(letter);
                 continue;
             };
-            let seq = self.seq();
             writes.delete_dead.push(key);
-            writes.put_jobs.push((seq, Stored::encode(now, &job)?));
-            entries.push((now, seq, job));
+            jobs.push(job);
             outcome.replayed.push(letter);
         }
-        if !entries.is_empty() {
-            self.write(writes).await?;
-            self.enqueue(entries);
+        if !jobs.is_empty() {
+            self.store_ready(jobs, writes).await?;
         }
         Ok(outcome)
     }

@@ -81,7 +81,7 @@ async fn json_body(
 
 /// The `target` and `action` of a purge request, checked against the
 /// target's provider.
-pub fn purge_job(
+fn purge_job(
     mut body: serde_json::Map<String, serde_json::Value>,
     state: &ReceiverState,
 ) -> Result<Job, ReceiveError> {

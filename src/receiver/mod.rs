@@ -1,6 +1,7 @@
 //! The HTTP receiver: the actix-web routes (`/hooks/{source}`, the operator
-//! API under `/api/v1`, `/healthz`, `/readyz`, `/metrics`), the state they share, and the servers built on a
-//! listener: the receiver's, and a worker's operations-only one.
+//! API under `/api/v1`, `/healthz`, `/readyz`, `/metrics`), the state they
+//! share, and the servers built on a listener: the receiver's, and a
+//! worker's operations-only one.
 
 mod action_body;
 mod api;
