@@ -335,52 +335,25 @@ fn the_purge_command_names_what_is_wrong() {
         format!("{}", dir.path().join("queue").display()),
     )];
 
-    let not_a_number = purgehook(
-        &["purge", "--target", "notes", "--post-id", "abc"],
-        &config,
-        &env,
-    );
-    assert_eq!(not_a_number.status.code(), Some(2));
-    assert!(
-        stderr(&not_a_number).contains("--post-id"),
-        "{}",
-        stderr(&not_a_number)
-    );
-
-    let nothing = purgehook(&["purge", "--target", "notes"], &config, &env);
-    assert_eq!(nothing.status.code(), Some(2));
-
-    let unknown = purgehook(&["purge", "--target", "cdn", "--everything"], &config, &env);
-    assert_eq!(unknown.status.code(), Some(1));
-    assert!(
-        stderr(&unknown).contains("no target named \"cdn\""),
-        "{}",
-        stderr(&unknown)
-    );
-
-    let relative = purgehook(
-        &["purge", "--target", "notes", "--url", "/about/"],
-        &config,
-        &env,
-    );
-    assert_eq!(relative.status.code(), Some(1));
-    assert!(
-        stderr(&relative).contains("not an absolute"),
-        "{}",
-        stderr(&relative)
-    );
-
+    // Each refused with its exit status, saying what is wrong.
+    let refused = |args: &[&str], status: i32, says: &str| {
+        let output = purgehook(&[&["purge", "--target"], args].concat(), &config, &env);
+        assert_eq!(output.status.code(), Some(status), "{args:?}");
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    };
+    refused(&["notes", "--post-id", "abc"], 2, "--post-id");
+    refused(&["notes"], 2, "");
+    refused(&["cdn", "--everything"], 1, "no target named \"cdn\"");
+    refused(&["notes", "--url", "/about/"], 1, "not an absolute");
     // No store yet (nothing ever ran here): said, and nothing is created.
-    let nowhere = purgehook(
-        &["purge", "--target", "notes", "--everything"],
-        &config,
-        &env,
-    );
-    assert_eq!(nowhere.status.code(), Some(1));
-    assert!(
-        stderr(&nowhere).contains("there is no embedded store at"),
-        "{}",
-        stderr(&nowhere)
+    refused(
+        &["notes", "--everything"],
+        1,
+        "there is no embedded store at",
     );
     assert!(!dir.path().join("queue").exists());
 
