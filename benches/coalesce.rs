@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use purgehook::job::{Action, Job};
-use purgehook::provider::Capabilities;
+use purgehook::action::{Action, ActionKind};
+use purgehook::capability::Capabilities;
+use purgehook::job::{Job, TargetId};
 use purgehook::queue::EmbeddedQueue;
 use purgehook::worker::coalesce::coalesce;
 
@@ -17,8 +18,9 @@ fn accept(_: &Action) -> Result<(), String> {
 }
 
 const CLOUDFLARE_LIKE: Capabilities = Capabilities {
+    provider: "cloudflare-like",
     kinds: &[],
-    max_items: &[(purgehook::job::ActionKind::Urls, 100)],
+    max_items: &[(ActionKind::Urls, 100)],
     check: accept,
     default_rate: None,
 };
@@ -54,7 +56,7 @@ fn bench_coalesce(c: &mut Criterion) {
 
 fn job(i: usize) -> Job {
     Job::new(
-        "blog",
+        TargetId::new("blog").expect("a valid id"),
         Action::PostIds {
             post_ids: vec![i as u64 + 1],
             related: true,
@@ -75,7 +77,9 @@ fn bench_publish(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     for concurrency in [1usize, 32] {
         let dir = tempfile::tempdir().expect("temp dir");
-        let queue = EmbeddedQueue::open(dir.path()).expect("store opens");
+        let queue = runtime
+            .block_on(EmbeddedQueue::open(dir.path()))
+            .expect("store opens");
         group.bench_function(
             format!("{concurrency} concurrent publishers, per job"),
             |b| {

@@ -99,7 +99,7 @@ async fn run(events: usize, window: Duration) {
     let hooks = format!("http://127.0.0.1:{}/hooks/github", app.port().unwrap_or(0));
     let shutdown = Shutdown::new();
     let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let client = purgehook::provider::client();
+    let client = purgehook::provider::client().expect("an HTTP client");
 
     let mut accepted = Vec::with_capacity(events);
     for index in 0..events {
@@ -108,7 +108,10 @@ async fn run(events: usize, window: Duration) {
         let url = format!("https://site.example/page/{index}");
         let body = serde_json::json!({"url": url}).to_string();
         let mut request = client.post(&hooks);
-        for (name, value) in github.sign(body.as_bytes(), "push", SystemTime::now()) {
+        let signed = github
+            .sign(body.as_bytes(), Some("push"), SystemTime::now())
+            .expect("signed");
+        for (name, value) in signed.headers {
             request = request.header(name, value);
         }
         let response = request.body(body).send().await.expect("receiver answers");

@@ -1,54 +1,147 @@
 //! Building the whole service from [`Settings`]: [`Prepared`] checks and
-//! compiles everything a configuration defines (shared by every command),
-//! and [`Application`] opens the queue and, by [`Role`], binds the receiver
-//! and runs the workers until its [`Shutdown`] triggers.
+//! builds everything a configuration defines — sources, providers (through
+//! the provider registry), rules — reporting every problem at once (shared
+//! by every command); [`Application`] opens the queue and, by [`Role`],
+//! binds the receiver and runs the workers until its [`Shutdown`] triggers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
 
-use crate::config::{ConfigErrors, QueueBackendKind, Settings};
+use crate::capability::Capabilities;
+use crate::config::{ConfigErrors, Loaded, QueueBackendKind, Settings, TargetSettings};
+use crate::job::TargetId;
+use crate::provider::{self, Configured};
 use crate::queue::Queue;
 use crate::receiver::{OpsState, ReceiverState, ops_server, server};
 use crate::rules::RuleSet;
 use crate::shutdown::Shutdown;
 use crate::source::{self, Source};
-use crate::worker;
+use crate::worker::breaker::BreakerPolicy;
+use crate::worker::retry::RetryPolicy;
+use crate::worker::{self, MAX_PAUSE, TargetWorker};
 
-/// A configuration whose sources and rules compiled.
+/// A configured target: its settings and its provider, built.
+#[derive(Clone)]
+pub struct Target {
+    /// The common settings (window, rate, attempts).
+    pub settings: TargetSettings,
+    /// The provider.
+    pub provider: Configured,
+}
+
+/// A configuration whose sources, providers and rules are built.
 pub struct Prepared {
     /// The settings.
     pub settings: Settings,
     /// The sources, by id.
     pub sources: BTreeMap<String, Source>,
+    /// The targets, by id.
+    pub targets: BTreeMap<TargetId, Target>,
     /// The rules.
     pub rules: RuleSet,
 }
 
-impl Prepared {
-    /// Builds sources and compiles rules, reporting every error.
-    pub fn new(settings: Settings) -> Result<Prepared, ConfigErrors> {
-        let mut errors = Vec::new();
-        let sources = source::build_all(&settings.sources).unwrap_or_else(|e| {
-            errors.extend(e);
-            BTreeMap::new()
-        });
-        let rules = RuleSet::compile(&settings)
-            .map_err(|e| errors.extend(e))
-            .ok();
-        match rules {
-            Some(rules) if errors.is_empty() => Ok(Prepared {
-                settings,
-                sources,
-                rules,
-            }),
-            _ => Err(ConfigErrors {
-                file: settings.origin.clone(),
-                errors,
-            }),
-        }
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let providers: BTreeMap<&TargetId, &str> = self
+            .targets
+            .iter()
+            .map(|(id, target)| (id, target.provider.capabilities.provider))
+            .collect();
+        f.debug_struct("Prepared")
+            .field("settings", &self.settings)
+            .field("sources", &self.sources)
+            .field("targets", &providers)
+            .field("rules", &self.rules.len())
+            .finish()
     }
+}
+
+impl Prepared {
+    /// Builds sources, providers and rules from what was read, reporting
+    /// every problem found by anyone.
+    pub fn new(loaded: Loaded) -> Result<Prepared, ConfigErrors> {
+        let Loaded {
+            settings,
+            mut problems,
+        } = loaded;
+        let client = match provider::client() {
+            Ok(client) => client,
+            Err(error) => {
+                problems.at("", format!("cannot set up the HTTP client: {error}"));
+                return Err(problems.into_errors());
+            }
+        };
+        let sources = source::build_all(&settings.sources, &mut problems);
+        let mut targets = BTreeMap::new();
+        for (id, target) in &settings.targets {
+            let name = target.provider.as_deref();
+            let configured =
+                provider::registry::configure(id, name, &target.options, &client, &mut problems);
+            if let Some(provider) = configured {
+                let settings = target.clone();
+                targets.insert(id.clone(), Target { settings, provider });
+            }
+        }
+        let source_ids: BTreeSet<String> = settings.sources.keys().cloned().collect();
+        let rules = RuleSet::compile(
+            &settings.rules,
+            &source_ids,
+            capabilities(&targets),
+            &mut problems,
+        );
+        problems.finish(Prepared {
+            settings,
+            sources,
+            targets,
+            rules,
+        })
+    }
+
+    /// What each target accepts.
+    pub fn capabilities(&self) -> BTreeMap<TargetId, Capabilities> {
+        capabilities(&self.targets)
+    }
+
+    /// The worker of each target, as configured.
+    pub fn workers(&self) -> Vec<TargetWorker> {
+        let defaults = &self.settings.worker;
+        self.targets
+            .iter()
+            .map(|(id, target)| TargetWorker {
+                target: id.clone(),
+                provider: target.provider.provider.clone(),
+                capabilities: target.provider.capabilities,
+                window: target.settings.window.unwrap_or(defaults.window),
+                rate: target.settings.rate,
+                retry: RetryPolicy {
+                    backoff: defaults.backoff,
+                    max_backoff: defaults.max_backoff,
+                    max_attempts: target
+                        .settings
+                        .max_attempts
+                        .unwrap_or(defaults.max_attempts)
+                        .max(1),
+                },
+                max_batch: defaults.max_batch.max(1),
+                stop_grace: defaults.stop_grace,
+                breaker: BreakerPolicy {
+                    failures: defaults.breaker_failures,
+                    cooldown: defaults.breaker_cooldown.min(MAX_PAUSE),
+                    max_cooldown: defaults.max_backoff.min(MAX_PAUSE),
+                },
+            })
+            .collect()
+    }
+}
+
+fn capabilities(targets: &BTreeMap<TargetId, Target>) -> BTreeMap<TargetId, Capabilities> {
+    targets
+        .iter()
+        .map(|(id, target)| (id.clone(), target.provider.capabilities))
+        .collect()
 }
 
 /// Which halves of the service a process runs.
@@ -87,7 +180,7 @@ pub struct Application {
     port: Option<u16>,
     server: Option<Server>,
     queue: Queue,
-    settings: Settings,
+    workers: Vec<TargetWorker>,
 }
 
 impl Application {
@@ -95,63 +188,67 @@ impl Application {
     /// on amqp) and binds the receiver's listener when the role receives, or
     /// a worker's operations listener when `[worker] listen` is set.
     pub async fn build(prepared: Prepared, role: Role) -> anyhow::Result<Application> {
-        let Prepared {
-            settings,
-            sources,
-            rules,
-        } = prepared;
+        let settings = &prepared.settings;
         if role != Role::Serve && settings.queue.backend == QueueBackendKind::Embedded {
             anyhow::bail!(
                 "the embedded queue lives in one process: run `purgehook serve`, \
                  or set [queue] backend = \"amqp\" to run receivers and workers apart"
             );
         }
-        let targets: Vec<String> = settings.targets.keys().cloned().collect();
+        let targets: Vec<TargetId> = prepared.targets.keys().cloned().collect();
         let prefetch = u16::try_from(settings.worker.max_batch).unwrap_or(u16::MAX);
         let queue =
             Queue::open(&settings.queue, role.connection_name(), &targets, prefetch).await?;
-        let ops = OpsState {
-            queue: queue.clone(),
-            metrics: crate::telemetry::metrics(),
-        };
-        let listen = if role.receives() {
-            Some(settings.server.listen.clone())
+        let workers = if role.works() {
+            prepared.workers()
         } else {
-            settings.worker.listen.clone()
+            Vec::new()
         };
-        let (port, server) = match listen {
-            Some(address) => {
-                let listener = TcpListener::bind(&address)
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-                let port = listener.local_addr()?.port();
-                let server = if role.receives() {
-                    let state = ReceiverState {
-                        sources,
-                        rules,
-                        queue: queue.clone(),
-                        max_body_bytes: settings.server.max_body_bytes,
-                        targets: settings
-                            .targets
-                            .iter()
-                            .map(|(id, t)| (id.clone(), t.provider.capabilities()))
-                            .collect(),
-                        api_tokens: settings.server.api_tokens.clone(),
-                    };
-                    server(listener, state, ops)?
-                } else {
-                    ops_server(listener, ops)?
-                };
-                (Some(port), Some(server))
-            }
-            None => (None, None),
-        };
+        let (port, server) = Self::listen(prepared, role, &queue)?;
         Ok(Application {
             role,
             port,
             server,
             queue,
-            settings,
+            workers,
         })
+    }
+
+    /// Binds the receiver's listener (or a worker's operations listener).
+    fn listen(
+        prepared: Prepared,
+        role: Role,
+        queue: &Queue,
+    ) -> anyhow::Result<(Option<u16>, Option<Server>)> {
+        let listen = if role.receives() {
+            Some(prepared.settings.server.listen.clone())
+        } else {
+            prepared.settings.worker.listen.clone()
+        };
+        let Some(address) = listen else {
+            return Ok((None, None));
+        };
+        let listener = TcpListener::bind(&address)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        let ops = OpsState {
+            queue: queue.clone(),
+            metrics: crate::telemetry::metrics(),
+        };
+        let server = if role.receives() {
+            let state = ReceiverState {
+                targets: prepared.capabilities(),
+                sources: prepared.sources,
+                rules: prepared.rules,
+                queue: queue.clone(),
+                max_body_bytes: prepared.settings.server.max_body_bytes,
+                api_tokens: prepared.settings.server.api_tokens,
+            };
+            server(listener, state, ops)?
+        } else {
+            ops_server(listener, ops)?
+        };
+        Ok((Some(port), Some(server)))
     }
 
     /// The port the receiver (or a worker's operations server) listens on.
@@ -167,20 +264,17 @@ impl Application {
     /// Serves and works until `shutdown` triggers, then stops the receiver,
     /// lets the workers finish the calls in progress, and returns.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        if self.role.works() {
-            let client = crate::provider::client();
-            worker::spawn_all(
-                &self.settings,
-                &self.queue,
-                &client,
-                shutdown.tracker(),
-                shutdown.token(),
-            );
-        }
+        let targets = self.workers.len();
+        worker::spawn_all(
+            self.workers,
+            &self.queue,
+            shutdown.tracker(),
+            shutdown.token(),
+        );
         tracing::info!(
             role = ?self.role,
             port = self.port.unwrap_or(0),
-            targets = self.settings.targets.len(),
+            targets,
             "purgehook is serving"
         );
         match self.server {
@@ -203,7 +297,8 @@ impl Application {
             None => shutdown.triggered().await,
         }
         shutdown.wait_for_tasks().await;
-        // On RabbitMQ this hands anything unsettled to a standby at once.
+        // On RabbitMQ this hands anything unsettled to a standby at once;
+        // the embedded store closes its file.
         self.queue.close().await;
         tracing::info!("purgehook stopped");
         Ok(())

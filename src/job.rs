@@ -1,227 +1,110 @@
-//! The purge vocabulary and the job wire schema (v1).
-//!
-//! An [`Action`] says what to purge at one target; a [`Job`] is an action on
-//! the queue, with its id, target, originating event and attempt count. The
-//! JSON shape of [`Job`] is a public contract: message producers publish it
-//! and the dead-letter tools print it, so fields are only ever added.
+//! The job wire schema (v1): a [`Job`] is an [`Action`] on the queue, with
+//! its id, [`TargetId`], originating event, creation time and attempt
+//! count. The JSON shape of [`Job`] is a public contract: message producers
+//! publish it and the dead-letter tools print it, so fields are only ever
+//! added.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
 use std::fmt;
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
+
+use crate::action::{Action, InvalidAction};
 
 /// The job schema version this build reads and writes.
 pub const SCHEMA_VERSION: u8 = 1;
 
-/// Upper bound on the items of one action (URLs, tags, ids…). Larger requests
-/// are refused rather than silently truncated.
-pub const MAX_ACTION_ITEMS: usize = 10_000;
+/// A point in time, written as RFC 3339 (`2026-11-23T20:31:00Z`); any
+/// offset is read.
+pub type Timestamp = jiff::Timestamp;
 
-/// What to purge at one target: the common purge vocabulary of DESIGN.md.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Action {
-    /// Everything the target caches.
-    Everything {
-        /// Also run the provider's heavier maintenance, where it offers one
-        /// (Brilliant Directories' `full=true`).
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        full: bool,
-    },
-    /// Absolute URLs.
-    Urls {
-        /// The URLs to purge, each absolute (`https://…`).
-        urls: Vec<String>,
-    },
-    /// URL prefixes (with or without scheme).
-    Prefixes {
-        /// The prefixes to purge.
-        prefixes: Vec<String>,
-    },
-    /// Cache tags / surrogate keys.
-    Tags {
-        /// The tags to purge.
-        tags: Vec<String>,
-    },
-    /// WordPress post ids, optionally with their related pages.
-    PostIds {
-        /// The post ids.
-        post_ids: Vec<u64>,
-        /// Also purge the archives, taxonomies… the posts appear on.
-        #[serde(default)]
-        related: bool,
-    },
-    /// Named cache areas of the provider (e.g. `object`, `page`, `cdn`).
-    Scopes {
-        /// The areas.
-        scopes: Vec<String>,
-        /// Ask for a full (deep) refresh where the provider offers one.
-        #[serde(default)]
-        full: bool,
-    },
-    /// A named resource and its parameters (the cache task API).
-    Resource {
-        /// The resource's title.
-        title: String,
-        /// Its parameters.
-        #[serde(default)]
-        params: BTreeMap<String, serde_json::Value>,
-    },
-    /// A provider command that is not a purge (`clear_opcache`, …).
-    Command {
-        /// The command's name.
-        name: String,
-    },
+/// The current time, to the millisecond.
+pub fn now() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
 }
 
-/// The kind of an [`Action`], without its data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ActionKind {
-    /// [`Action::Everything`]
-    Everything,
-    /// [`Action::Urls`]
-    Urls,
-    /// [`Action::Prefixes`]
-    Prefixes,
-    /// [`Action::Tags`]
-    Tags,
-    /// [`Action::PostIds`]
-    PostIds,
-    /// [`Action::Scopes`]
-    Scopes,
-    /// [`Action::Resource`]
-    Resource,
-    /// [`Action::Command`]
-    Command,
-}
+/// The id of a configured target (`[targets.<id>]`): letters, digits, `-`
+/// and `_`. It names the target's queue and routing key.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetId(Arc<str>);
 
-impl ActionKind {
-    /// The name used in JSON and configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::Everything => "everything",
-            ActionKind::Urls => "urls",
-            ActionKind::Prefixes => "prefixes",
-            ActionKind::Tags => "tags",
-            ActionKind::PostIds => "post_ids",
-            ActionKind::Scopes => "scopes",
-            ActionKind::Resource => "resource",
-            ActionKind::Command => "command",
-        }
-    }
-}
-
-impl fmt::Display for ActionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Action {
-    /// `everything`, without the heavier maintenance.
-    pub const EVERYTHING: Action = Action::Everything { full: false };
-
-    /// This action's kind.
-    pub fn kind(&self) -> ActionKind {
-        match self {
-            Action::Everything { .. } => ActionKind::Everything,
-            Action::Urls { .. } => ActionKind::Urls,
-            Action::Prefixes { .. } => ActionKind::Prefixes,
-            Action::Tags { .. } => ActionKind::Tags,
-            Action::PostIds { .. } => ActionKind::PostIds,
-            Action::Scopes { .. } => ActionKind::Scopes,
-            Action::Resource { .. } => ActionKind::Resource,
-            Action::Command { .. } => ActionKind::Command,
-        }
-    }
-
-    /// How many items the action names (1 for the kinds without a list).
-    pub fn item_count(&self) -> usize {
-        match self {
-            Action::Urls { urls } => urls.len(),
-            Action::Prefixes { prefixes } => prefixes.len(),
-            Action::Tags { tags } => tags.len(),
-            Action::PostIds { post_ids, .. } => post_ids.len(),
-            Action::Scopes { scopes, .. } => scopes.len(),
-            Action::Everything { .. } | Action::Resource { .. } | Action::Command { .. } => 1,
-        }
-    }
-
-    /// Checks what every provider relies on: lists are non-empty and not
-    /// absurdly long, strings are non-empty, URLs are absolute http(s).
-    /// The error names the offending field.
-    pub fn validate(&self) -> Result<(), InvalidAction> {
-        let field = self.kind().as_str();
-        if self.item_count() == 0 {
-            return Err(InvalidAction::new(field, "must not be empty"));
-        }
-        if self.item_count() > MAX_ACTION_ITEMS {
-            return Err(InvalidAction::new(
-                field,
-                format!(
-                    "has {} items; at most {MAX_ACTION_ITEMS} are accepted",
-                    self.item_count()
-                ),
-            ));
-        }
-        match self {
-            Action::Urls { urls } => urls.iter().try_for_each(|u| check_absolute_url(u)),
-            Action::Prefixes { prefixes: items }
-            | Action::Tags { tags: items }
-            | Action::Scopes { scopes: items, .. } => items.iter().try_for_each(|item| {
-                if item.trim().is_empty() {
-                    Err(InvalidAction::new(field, "contains an empty string"))
-                } else {
-                    Ok(())
-                }
-            }),
-            Action::PostIds { post_ids, .. } => {
-                if post_ids.contains(&0) {
-                    Err(InvalidAction::new(field, "post ids start at 1; got 0"))
-                } else {
-                    Ok(())
-                }
-            }
-            Action::Resource { title, .. } if title.trim().is_empty() => {
-                Err(InvalidAction::new("title", "must not be empty"))
-            }
-            Action::Command { name } if name.trim().is_empty() => {
-                Err(InvalidAction::new("name", "must not be empty"))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-fn check_absolute_url(candidate: &str) -> Result<(), InvalidAction> {
-    match url::Url::parse(candidate) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
-        _ => Err(InvalidAction::new(
-            "urls",
-            format!("{candidate:?} is not an absolute http(s) URL"),
-        )),
-    }
-}
-
-/// An action that breaks a rule of the vocabulary; names the field.
+/// A target id that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {problem}")]
-pub struct InvalidAction {
-    /// The offending field.
-    pub field: String,
-    /// What is wrong with it.
-    pub problem: String,
+#[error("{0:?} is not a target id: ids use only letters, digits, '-' and '_'")]
+pub struct InvalidTargetId(pub String);
+
+impl TargetId {
+    /// Checks and wraps an id.
+    pub fn new(id: &str) -> Result<TargetId, InvalidTargetId> {
+        let valid = !id.is_empty()
+            && id.len() <= 200
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if valid {
+            Ok(TargetId(Arc::from(id)))
+        } else {
+            Err(InvalidTargetId(id.to_string()))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-impl InvalidAction {
-    /// Builds the error.
-    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            problem: problem.into(),
-        }
+impl fmt::Display for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq<str> for TargetId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for TargetId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl Borrow<str> for TargetId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for TargetId {
+    type Err = InvalidTargetId;
+
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        TargetId::new(id)
+    }
+}
+
+impl Serialize for TargetId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TargetId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        TargetId::new(&id).map_err(serde::de::Error::custom)
     }
 }
 
@@ -245,15 +128,15 @@ pub struct Job {
     pub v: u8,
     /// Unique id (UUID v7).
     pub id: Uuid,
-    /// The target id (`[targets.<id>]`).
-    pub target: String,
+    /// The target.
+    pub target: TargetId,
     /// What to purge.
     pub action: Action,
     /// The originating event, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<EventRef>,
-    /// RFC 3339 creation time.
-    pub created_at: String,
+    /// When the job was made.
+    pub created_at: Timestamp,
     /// How many times the job was tried before (0 for a new job).
     #[serde(default)]
     pub attempt: u32,
@@ -261,22 +144,21 @@ pub struct Job {
 
 impl Job {
     /// A new job for `target`, created now.
-    pub fn new(target: impl Into<String>, action: Action, event: Option<EventRef>) -> Self {
+    pub fn new(target: TargetId, action: Action, event: Option<EventRef>) -> Self {
         Self {
             v: SCHEMA_VERSION,
             id: Uuid::now_v7(),
-            target: target.into(),
+            target,
             action,
             event,
-            created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            created_at: now(),
             attempt: 0,
         }
     }
 
     /// Serializes to the wire format.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        // A Job holds only strings, numbers and JSON values: it always serializes.
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
     }
 
     /// Parses and validates a job from the wire: schema version, shape and action.
@@ -289,11 +171,14 @@ impl Job {
             Some(other) => return Err(InvalidJob::Version(other.to_string())),
             None => return Err(InvalidJob::Version("missing".into())),
         }
-        let job: Job =
-            serde_json::from_value(value).map_err(|e| InvalidJob::Schema(e.to_string()))?;
-        if job.target.trim().is_empty() {
-            return Err(InvalidJob::Schema("target: must not be empty".into()));
+        // The action on its own first, for an error that names its field.
+        if let Some(action) = value.get("action") {
+            Action::from_json(action.clone()).map_err(InvalidJob::Action)?;
         }
+        let job: Job = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            InvalidJob::Schema(format!("{path}: {}", e.into_inner()))
+        })?;
         job.action.validate().map_err(InvalidJob::Action)?;
         Ok(job)
     }
@@ -317,48 +202,5 @@ pub enum InvalidJob {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn design_example_round_trips() {
-        let wire = br#"{"v":1,"id":"0193a6f0-0000-7000-8000-000000000000","target":"blog",
-            "action":{"kind":"post_ids","post_ids":[42,43],"related":true},
-            "event":{"source":"wp","type":"post.published","delivery_id":"msg_2Kx"},
-            "created_at":"2026-11-23T20:31:00Z","attempt":0}"#;
-        let job = Job::from_bytes(wire).expect("valid job");
-        assert_eq!(
-            job.action,
-            Action::PostIds {
-                post_ids: vec![42, 43],
-                related: true
-            }
-        );
-        assert_eq!(Job::from_bytes(&job.to_bytes()).expect("round trip"), job);
-    }
-
-    #[test]
-    fn wrong_version_and_bad_actions_are_named() {
-        let v2 = br#"{"v":2,"id":"0193a6f0-0000-7000-8000-000000000000","target":"b","action":{"kind":"everything"},"created_at":"x"}"#;
-        assert!(matches!(Job::from_bytes(v2), Err(InvalidJob::Version(_))));
-        let empty = Action::Urls { urls: vec![] };
-        assert_eq!(empty.validate().unwrap_err().field, "urls");
-        let relative = Action::Urls {
-            urls: vec!["/blog/".into()],
-        };
-        assert!(
-            relative
-                .validate()
-                .unwrap_err()
-                .problem
-                .contains("absolute")
-        );
-        assert!(Job::from_bytes(b"not json").is_err());
-    }
-
-    #[test]
-    fn unknown_action_fields_are_rejected() {
-        let extra = r#"{"kind":"urls","urls":["https://a.example/"],"color":"red"}"#;
-        assert!(serde_json::from_str::<Action>(extra).is_err());
-    }
-}
+#[path = "job_tests.rs"]
+mod tests;

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgGroup, Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use purgehook::app::Role;
-use purgehook::cmd::{self, purge::PurgeArgs, sign::SignFormat};
+use purgehook::cmd::{self, action_args::ActionArgs, sign::SignFormat};
 use purgehook::config::DEFAULT_CONFIG_PATH;
 
 /// Signed webhooks in, exact cache purges out.
@@ -67,35 +67,12 @@ enum Command {
 }
 
 #[derive(Args)]
-#[command(group(ArgGroup::new("what").required(true).args(["everything", "url", "prefix", "tag", "post_id", "scope"])))]
 struct PurgeCli {
     /// The target id (a [targets.<id>] of the configuration).
     #[arg(long)]
     target: String,
-    /// Purge everything the target caches.
-    #[arg(long)]
-    everything: bool,
-    /// An absolute URL (repeatable).
-    #[arg(long, value_name = "URL")]
-    url: Vec<String>,
-    /// A URL prefix (repeatable).
-    #[arg(long, value_name = "PREFIX")]
-    prefix: Vec<String>,
-    /// A cache tag / surrogate key (repeatable).
-    #[arg(long, value_name = "TAG")]
-    tag: Vec<String>,
-    /// A WordPress post id (repeatable).
-    #[arg(long = "post-id", value_name = "ID")]
-    post_id: Vec<u64>,
-    /// With --post-id: also the pages the posts appear on.
-    #[arg(long, requires = "post_id")]
-    related: bool,
-    /// A named cache area of the provider (repeatable).
-    #[arg(long, value_name = "SCOPE")]
-    scope: Vec<String>,
-    /// With --everything or --scope: the provider's full refresh.
-    #[arg(long)]
-    full: bool,
+    #[command(flatten)]
+    action: ActionArgs,
 }
 
 #[derive(Subcommand)]
@@ -155,20 +132,9 @@ fn main() -> ExitCode {
                 file,
             },
         ),
-        Command::Purge(purge) => cmd::purge::run(
-            &cli.config,
-            &PurgeArgs {
-                target: purge.target.clone(),
-                everything: purge.everything,
-                urls: purge.url.clone(),
-                prefixes: purge.prefix.clone(),
-                tags: purge.tag.clone(),
-                post_ids: purge.post_id.clone(),
-                related: purge.related,
-                scopes: purge.scope.clone(),
-                full: purge.full,
-            },
-        ),
+        Command::Purge(purge) => {
+            cmd::purge::run(&cli.config, &purge.target, purge.action.0.clone())
+        }
         Command::Dlq {
             command: DlqCommand::List { target, json },
         } => cmd::dlq::list(&cli.config, target.as_deref(), *json),

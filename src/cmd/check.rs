@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::app::Prepared;
-use crate::config::QueueBackendKind;
+use crate::config::{QueueBackendKind, Settings};
 
 /// Prints the summary (stdout) or the errors (stderr).
 pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
@@ -25,8 +25,15 @@ pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
 
 /// The human summary of a valid configuration.
 pub fn summary(prepared: &Prepared) -> String {
-    let s = &prepared.settings;
     let mut out = String::new();
+    settings(&mut out, &prepared.settings);
+    sources(&mut out, prepared);
+    targets(&mut out, prepared);
+    rules(&mut out, &prepared.settings);
+    out
+}
+
+fn settings(out: &mut String, s: &Settings) {
     let _ = writeln!(out, "{} is valid.", s.origin.display());
     let _ = writeln!(
         out,
@@ -45,61 +52,67 @@ pub fn summary(prepared: &Prepared) -> String {
         ),
     };
     let _ = writeln!(out, "queue: {queue}");
+    let breaker = match s.worker.breaker_failures {
+        0 => "no circuit breaker".to_string(),
+        failures => format!(
+            "breaker opens after {failures} failures for {}",
+            humantime::format_duration(s.worker.breaker_cooldown)
+        ),
+    };
+    let listen = s
+        .worker
+        .listen
+        .as_deref()
+        .map(|address| format!(", worker processes serve /readyz on {address}"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "worker: window {}, {} attempts, backoff {} up to {}, {}",
+        "worker: window {}, {} attempts, backoff {} up to {}, {breaker}{listen}",
         humantime::format_duration(s.worker.window),
         s.worker.max_attempts,
         humantime::format_duration(s.worker.backoff),
         humantime::format_duration(s.worker.max_backoff),
-        match s.worker.breaker_failures {
-            0 => "no circuit breaker".to_string(),
-            failures => format!(
-                "breaker opens after {failures} failures for {}",
-                humantime::format_duration(s.worker.breaker_cooldown)
-            ),
-        }
     );
-    let _ = writeln!(out, "sources ({}):", s.sources.len());
-    for (id, source) in &s.sources {
-        let origins: Vec<&str> = source.secrets.iter().map(|x| x.origin()).collect();
+}
+
+fn sources(out: &mut String, prepared: &Prepared) {
+    let _ = writeln!(out, "sources ({}):", prepared.sources.len());
+    for (id, source) in &prepared.sources {
+        let origins: Vec<&str> = source.secrets().iter().map(|x| x.origin()).collect();
         let _ = writeln!(
             out,
             "  {id}: {} at POST /hooks/{id}, secrets from {}",
-            source.kind.as_str(),
+            source.kind(),
             origins.join(", ")
         );
     }
-    let _ = writeln!(out, "targets ({}):", s.targets.len());
-    for (id, target) in &s.targets {
-        let window = target.window.unwrap_or(s.worker.window);
+}
+
+fn targets(out: &mut String, prepared: &Prepared) {
+    let worker = &prepared.settings.worker;
+    let _ = writeln!(out, "targets ({}):", prepared.targets.len());
+    for (id, target) in &prepared.targets {
+        let window = target.settings.window.unwrap_or(worker.window);
         let rate = target
+            .settings
             .rate
             .map(|r| format!(", rate {r}"))
             .unwrap_or_default();
-        let kinds: Vec<&str> = target
-            .provider
-            .capabilities()
-            .kinds
-            .iter()
-            .map(|k| k.as_str())
-            .collect();
+        let capabilities = &target.provider.capabilities;
         let _ = writeln!(
             out,
             "  {id}: {} ({}), window {}{rate}; accepts {}",
-            target.provider.name(),
-            target.provider.describe(),
+            capabilities.provider,
+            target.provider.provider.describe(),
             humantime::format_duration(window),
-            kinds.join(", ")
+            capabilities.kind_names()
         );
     }
-    let _ = writeln!(out, "rules ({}):", s.rules.len());
-    for rule in &s.rules {
-        let targets: Vec<String> = rule
-            .actions
-            .iter()
-            .filter_map(|a| a.get("target").and_then(|t| t.as_str()).map(str::to_string))
-            .collect();
+}
+
+fn rules(out: &mut String, settings: &Settings) {
+    let _ = writeln!(out, "rules ({}):", settings.rules.len());
+    for rule in &settings.rules {
         let when = rule
             .when
             .as_deref()
@@ -111,8 +124,7 @@ pub fn summary(prepared: &Prepared) -> String {
             rule.name,
             rule.source,
             rule.event,
-            targets.join(", ")
+            rule.targets().join(", ")
         );
     }
-    out
 }

@@ -9,9 +9,11 @@ use anyhow::{Context, anyhow, bail};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::config::{QueueBackendKind, Secret, Settings};
-use crate::job::Job;
+use crate::config::{QueueBackendKind, Settings};
+use crate::job::{Job, TargetId};
 use crate::queue::{DeadLetter, EMBEDDED_FILE_NAME, Queue, QueueError, ReplayFilter, Replayed};
+use crate::receiver::ErrorCode;
+use crate::secret::Secret;
 
 /// A way to the deployment's queue.
 pub enum Deployment {
@@ -48,7 +50,7 @@ impl Deployment {
 
     /// Reaches the deployment configured in `settings`.
     pub async fn reach(settings: &Settings) -> anyhow::Result<Deployment> {
-        let targets: Vec<String> = settings.targets.keys().cloned().collect();
+        let targets: Vec<TargetId> = settings.targets.keys().cloned().collect();
         match settings.queue.backend {
             QueueBackendKind::Amqp => Queue::open(&settings.queue, "purgehook-cli", &targets, 1)
                 .await
@@ -64,7 +66,7 @@ impl Deployment {
                         shown.display()
                     );
                 }
-                match Queue::open_embedded(dir) {
+                match Queue::open_embedded(dir).await {
                     Ok(queue) => Ok(Deployment::Queue(queue)),
                     Err(QueueError::InUse(_)) => Self::api(settings).context(
                         "the embedded store is held by a running purgehook, which is reached through its API",
@@ -89,7 +91,7 @@ impl Deployment {
         Ok(Deployment::Api {
             base: format!("http://{address}"),
             token,
-            client: crate::provider::client(),
+            client: crate::provider::client()?,
         })
     }
 
@@ -128,9 +130,9 @@ impl Deployment {
                 let body = json!({"target": filter.target, "id": filter.id});
                 match self.call("/api/v1/dead-letters/replay", Some(body)).await {
                     Err(error)
-                        if error
-                            .downcast_ref::<Refused>()
-                            .is_some_and(|refused| refused.code == "no_dead_letter") =>
+                        if error.downcast_ref::<Refused>().is_some_and(|refused| {
+                            refused.code == Some(ErrorCode::NoDeadLetter)
+                        }) =>
                     {
                         Ok(Replayed::default())
                     }
@@ -175,13 +177,12 @@ impl Deployment {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if !status.is_success() {
-            let body = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
-            let field = |name: &str| body[name].as_str().map(str::to_string);
+            let answer = serde_json::from_str::<ErrorAnswer>(&text).ok();
             return Err(Refused {
                 url,
                 status,
-                code: field("error").unwrap_or_default(),
-                message: field("message").unwrap_or(text),
+                code: answer.as_ref().map(|a| a.error),
+                message: answer.map_or(text, |a| a.message),
             }
             .into());
         }
@@ -189,13 +190,20 @@ impl Deployment {
     }
 }
 
+/// The JSON body of an error answer of the API.
+#[derive(serde::Deserialize)]
+struct ErrorAnswer {
+    error: ErrorCode,
+    message: String,
+}
+
 /// The API's answer to a request it refused: the status and the JSON error
-/// body's `error` code and `message`.
+/// body's `error` code (when it had one) and `message`.
 #[derive(Debug, thiserror::Error)]
-#[error("{url} answered {status}: {message} ({code})")]
+#[error("{url} answered {status}: {message}{}", code.map(|c| format!(" ({})", c.as_str())).unwrap_or_default())]
 pub struct Refused {
     url: String,
     status: reqwest::StatusCode,
-    code: String,
+    code: Option<ErrorCode>,
     message: String,
 }

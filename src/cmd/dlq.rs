@@ -45,7 +45,8 @@ pub fn table(letters: &[DeadLetter]) -> String {
                 l.target.clone(),
                 action,
                 l.attempts.to_string(),
-                l.dead_at.clone(),
+                l.dead_at
+                    .map_or_else(|| "unknown".to_string(), |at| at.to_string()),
                 l.reason.replace('\n', " "),
             ]
         })

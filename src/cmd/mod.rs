@@ -1,6 +1,7 @@
 //! The command-line verbs, one module each. `main` parses arguments and
 //! calls them; each returns the process's exit code.
 
+pub mod action_args;
 pub mod check;
 pub mod deployment;
 pub mod dlq;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use crate::app::Prepared;
 use crate::config::{self, ConfigErrors};
 
-/// Loads, types and compiles the configuration at `path`.
+/// Loads the configuration at `path` and builds what it defines.
 pub fn prepare(path: &Path) -> Result<Prepared, ConfigErrors> {
     Prepared::new(config::load(path)?)
 }

@@ -8,87 +8,33 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 
 use super::deployment::Deployment;
-use crate::job::{Action, Job};
+use crate::action::Action;
+use crate::job::{Job, TargetId};
 
-/// What to purge, from the command line (exactly one kind is set; clap
-/// enforces it).
-#[derive(Debug, Default)]
-pub struct PurgeArgs {
-    /// The target id.
-    pub target: String,
-    /// `--everything`.
-    pub everything: bool,
-    /// `--url`.
-    pub urls: Vec<String>,
-    /// `--prefix`.
-    pub prefixes: Vec<String>,
-    /// `--tag`.
-    pub tags: Vec<String>,
-    /// `--post-id`.
-    pub post_ids: Vec<u64>,
-    /// `--related` (with `--post-id`).
-    pub related: bool,
-    /// `--scope`.
-    pub scopes: Vec<String>,
-    /// `--full` (with `--everything` or `--scope`).
-    pub full: bool,
-}
-
-impl PurgeArgs {
-    /// The action these arguments ask for.
-    pub fn action(&self) -> Action {
-        if self.everything {
-            Action::Everything { full: self.full }
-        } else if !self.urls.is_empty() {
-            Action::Urls {
-                urls: self.urls.clone(),
-            }
-        } else if !self.prefixes.is_empty() {
-            Action::Prefixes {
-                prefixes: self.prefixes.clone(),
-            }
-        } else if !self.tags.is_empty() {
-            Action::Tags {
-                tags: self.tags.clone(),
-            }
-        } else if !self.post_ids.is_empty() {
-            Action::PostIds {
-                post_ids: self.post_ids.clone(),
-                related: self.related,
-            }
-        } else {
-            Action::Scopes {
-                scopes: self.scopes.clone(),
-                full: self.full,
-            }
-        }
-    }
-}
-
-/// Checks and queues the purge; prints the job id.
-pub fn run(config: &Path, args: &PurgeArgs) -> anyhow::Result<ExitCode> {
+/// Checks and queues the purge of `action` at `target`; prints the job id.
+pub fn run(config: &Path, target: &str, action: Action) -> anyhow::Result<ExitCode> {
     let prepared = match super::prepare_or_report(config) {
         Ok(prepared) => prepared,
         Err(code) => return Ok(code),
     };
-    let settings = &prepared.settings;
-    let target = settings.targets.get(&args.target).ok_or_else(|| {
-        let known: Vec<&str> = settings.targets.keys().map(String::as_str).collect();
-        anyhow!(
-            "no target named {:?} is configured in {} (targets: {})",
-            args.target,
-            settings.origin.display(),
+    let configured = TargetId::new(target)
+        .ok()
+        .and_then(|id| Some((prepared.targets.get(&id)?, id)));
+    let Some((configured, target)) = configured else {
+        let known: Vec<&str> = prepared.targets.keys().map(TargetId::as_str).collect();
+        return Err(anyhow!(
+            "no target named {target:?} is configured in {} (targets: {})",
+            prepared.settings.origin.display(),
             known.join(", ")
-        )
-    })?;
-    let action = args.action();
-    target
+        ));
+    };
+    configured
         .provider
-        .capabilities()
+        .capabilities
         .accepts(&action)
-        .map_err(|problem| anyhow!("target {:?}: {problem}", args.target))?;
-    let job = Job::new(&args.target, action, None);
-    let job_id = Deployment::run(settings, async |d| d.purge(&job).await)?;
+        .map_err(|problem| anyhow!("target {target:?}: {problem}"))?;
+    let job = Job::new(target, action, None);
+    let job_id = Deployment::run(&prepared.settings, async |d| d.purge(&job).await)?;
     println!(
         "queued {} purge for target {} (job {job_id})",
         job.action.kind(),

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::config::SourceKind;
 use crate::source::Received;
 
 /// Arguments of `route`.
@@ -41,20 +40,8 @@ pub fn run(config: &Path, args: RouteArgs<'_>) -> anyhow::Result<ExitCode> {
                 .join(", ")
         )
     })?;
-    let mut inbound = super::inbound(args.file, args.headers)?;
-    if let Some(event) = args.event {
-        match source.kind() {
-            SourceKind::Github => inbound
-                .headers
-                .insert("x-github-event".into(), event.into()),
-            SourceKind::Woocommerce => inbound
-                .headers
-                .insert("x-wc-webhook-topic".into(), event.into()),
-            SourceKind::WpWebhooks => inbound.query.insert("event".into(), event.into()),
-            SourceKind::Standard => None,
-        };
-    }
-    let event = match source.preview(&inbound) {
+    let inbound = super::inbound(args.file, args.headers)?;
+    let event = match source.preview(inbound, args.event) {
         Ok(Received::Event(event)) => event,
         Ok(Received::Ping { event_type }) => {
             println!("{}", json!({"ping": event_type, "jobs": []}));

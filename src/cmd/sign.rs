@@ -6,8 +6,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use crate::config::SourceKind;
-
 /// Output format of `sign`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SignFormat {
@@ -41,27 +39,30 @@ pub fn run(config: &Path, args: SignArgs<'_>) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow::anyhow!("no source {:?} in {}", args.source, config.display()))?;
     let body = std::fs::read(args.file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
-    let event = args.event.unwrap_or(match source.kind() {
-        SourceKind::Woocommerce => "product.updated",
-        _ => "push",
-    });
-    let headers = source.sign(&body, event, SystemTime::now());
+    let signed = source.sign(&body, args.event, SystemTime::now())?;
     match args.format {
         SignFormat::Headers => {
-            for (name, value) in headers {
+            for (name, value) in signed.headers {
                 println!("{name}: {value}");
             }
         }
         SignFormat::Curl => {
-            let query = match (source.kind(), args.event) {
-                (SourceKind::WpWebhooks, Some(event)) => format!("?event={event}"),
-                _ => String::new(),
+            let query: Vec<String> = signed
+                .query
+                .iter()
+                .filter(|_| args.event.is_some())
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            let query = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", query.join("&"))
             };
             let mut command = format!(
                 "curl -sS -X POST 'http://{}/hooks/{}{query}'",
                 prepared.settings.server.listen, args.source
             );
-            for (name, value) in headers {
+            for (name, value) in signed.headers {
                 command.push_str(&format!(" -H '{name}: {value}'"));
             }
             command.push_str(&format!(" --data-binary @'{}'", args.file.display()));

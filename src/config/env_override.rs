@@ -1,31 +1,48 @@
 //! `PURGEHOOK__SECTION__KEY` environment overrides, applied to the raw TOML
-//! table before it is typed, so an override is validated like the file.
+//! table before it is typed, so an override is checked like the file; each
+//! key path set is remembered with its variable, so that a problem with the
+//! value names the variable rather than the file.
 
 use toml::{Table, Value};
+
+use super::error::{ConfigError, Overrides};
 
 /// The prefix of override variables.
 pub const PREFIX: &str = "PURGEHOOK__";
 
 /// Applies every `PURGEHOOK__A__B=value` of `vars` to `table` as `a.b = value`.
 /// The value is read as a TOML value when it is one (`8080`, `true`,
-/// `["a", "b"]`), else as a string. Returns the key paths overridden.
+/// `["a", "b"]`), else as a string. Returns the key paths set, with their
+/// variables, and the variables that could not be applied.
 pub fn apply(
     table: &mut Table,
     vars: impl IntoIterator<Item = (String, String)>,
-) -> Result<Vec<String>, String> {
-    let mut applied = Vec::new();
+) -> (Overrides, Vec<ConfigError>) {
+    let mut applied = Overrides::new();
+    let mut errors = Vec::new();
     for (name, raw) in vars {
         let Some(path) = name.strip_prefix(PREFIX) else {
             continue;
         };
         let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
-        if keys.iter().any(String::is_empty) {
-            return Err(format!("{name}: empty key segment in override variable"));
+        let failure = if keys.iter().any(String::is_empty) {
+            Some("empty key segment in the variable's name".to_string())
+        } else {
+            set(table, &keys, parse_value(&raw)).err()
+        };
+        let error = failure.map(|message| ConfigError {
+            path: keys.join("."),
+            message,
+            variable: Some(name.clone()),
+        });
+        match error {
+            Some(error) => errors.push(error),
+            None => {
+                applied.insert(keys.join("."), name);
+            }
         }
-        set(table, &keys, parse_value(&raw)).map_err(|e| format!("{name}: {e}"))?;
-        applied.push(keys.join("."));
     }
-    Ok(applied)
+    (applied, errors)
 }
 
 fn parse_value(raw: &str) -> Value {
@@ -63,10 +80,24 @@ mod tests {
             ("PURGEHOOK__TARGETS__BLOG__WINDOW".into(), "10ms".into()),
             ("UNRELATED".into(), "x".into()),
         ];
-        let applied = apply(&mut table, vars).unwrap();
+        let (applied, errors) = apply(&mut table, vars);
+        assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(applied.len(), 3);
+        assert_eq!(applied["server.listen"], "PURGEHOOK__SERVER__LISTEN");
         assert_eq!(table["server"]["listen"].as_str(), Some("127.0.0.1:0"));
         assert_eq!(table["server"]["max_body_bytes"].as_integer(), Some(2048));
         assert_eq!(table["targets"]["blog"]["window"].as_str(), Some("10ms"));
+    }
+
+    #[test]
+    fn a_variable_that_cannot_apply_is_named() {
+        let mut table: Table = toml::from_str("server = 3").unwrap();
+        let vars = vec![("PURGEHOOK__SERVER__LISTEN".into(), "x".into())];
+        let (_, errors) = apply(&mut table, vars);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].variable.as_deref(),
+            Some("PURGEHOOK__SERVER__LISTEN")
+        );
     }
 }

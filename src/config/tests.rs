@@ -2,9 +2,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::app::Prepared;
 
-fn parse(text: &str) -> Result<Settings, ConfigErrors> {
-    from_toml(text, Path::new("test.toml"), Vec::new())
+/// Reads and builds everything, as `check` does.
+fn prepare(text: &str, vars: Vec<(String, String)>) -> Result<Prepared, ConfigErrors> {
+    Prepared::new(from_toml(text, Path::new("test.toml"), vars)?)
+}
+
+fn parse(text: &str) -> Result<Prepared, ConfigErrors> {
+    prepare(text, Vec::new())
 }
 
 fn error_lines(text: &str) -> Vec<String> {
@@ -60,15 +66,16 @@ related = true
 
 #[test]
 fn the_design_example_loads() {
-    let settings = parse(DESIGN_EXAMPLE).expect("valid");
+    let prepared = parse(DESIGN_EXAMPLE).expect("valid");
+    let settings = &prepared.settings;
     assert_eq!(settings.worker.window, Duration::from_millis(1500));
     assert_eq!(settings.worker.max_backoff, Duration::from_secs(60));
     assert_eq!(settings.sources["github"].secrets.len(), 2);
-    let blog = &settings.targets["blog"];
-    assert_eq!(blog.provider.name(), "bigscoots");
-    assert_eq!(blog.window, Some(Duration::from_secs(2)));
+    let blog = &prepared.targets["blog"];
+    assert_eq!(blog.provider.capabilities.provider, "bigscoots");
+    assert_eq!(blog.settings.window, Some(Duration::from_secs(2)));
     assert_eq!(
-        blog.rate.map(|r| r.interval()),
+        blog.settings.rate.map(|r| r.interval()),
         Some(Duration::from_secs(60))
     );
     assert_eq!(settings.rules[0].actions.len(), 1);
@@ -76,7 +83,8 @@ fn the_design_example_loads() {
 
 #[test]
 fn defaults_fill_missing_sections() {
-    let settings = parse("").expect("empty config is valid");
+    let prepared = parse("").expect("empty config is valid");
+    let settings = &prepared.settings;
     assert_eq!(settings.server.listen, "127.0.0.1:8080");
     assert_eq!(settings.queue.backend, QueueBackendKind::Embedded);
     assert_eq!(settings.worker.max_attempts, 8);
@@ -103,19 +111,20 @@ provider = "akamai"
     );
     assert_eq!(lines.len(), 5, "{lines:#?}");
     assert!(
-        lines[0].starts_with("server.listn: unknown field `listn`"),
+        lines[0].starts_with("server.listn: unknown key (did you mean `listen`?)"),
         "{}",
         lines[0]
     );
     assert!(
-        lines[1].starts_with("worker.window: expected a duration"),
-        "{}",
-        lines[1]
+        lines
+            .iter()
+            .any(|l| l.starts_with("worker.window: expected a duration")),
+        "{lines:#?}"
     );
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("targets.blog.colour: unknown field"))
+            .any(|l| l.starts_with("targets.blog.colour: unknown key"))
     );
     assert!(
         lines
@@ -125,8 +134,70 @@ provider = "akamai"
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("surprise: unknown section"))
+            .any(|l| l.starts_with("surprise: unknown section")),
+        "{lines:#?}"
     );
+}
+
+#[test]
+fn a_mistyped_key_lists_every_key_valid_there() {
+    let lines = error_lines(
+        r#"
+[targets.blog]
+provider = "bigscoots"
+base_url = "https://blog.example.com"
+username = "u"
+password = "p"
+windw = "2s"
+[targets.notes]
+provider = "log"
+rat = "1/s"
+"#,
+    );
+    let blog = lines
+        .iter()
+        .find(|l| l.starts_with("targets.blog.windw"))
+        .expect("the blog's typo is reported");
+    assert!(blog.contains("did you mean `window`?"), "{blog}");
+    for key in [
+        "base_url",
+        "username",
+        "password",
+        "provider",
+        "window",
+        "rate",
+        "max_attempts",
+    ] {
+        assert!(blog.contains(key), "{key} missing from {blog}");
+    }
+    let notes = lines
+        .iter()
+        .find(|l| l.starts_with("targets.notes.rat"))
+        .expect("the log target's typo is reported");
+    assert!(notes.contains("did you mean `rate`?"), "{notes}");
+    assert!(
+        notes.contains("provider, window, rate, max_attempts"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn every_missing_key_of_a_table_is_reported_at_once() {
+    let lines = error_lines("[targets.shop]\nprovider = \"wpengine\"\n");
+    let keys: Vec<&str> = lines
+        .iter()
+        .map(|line| line.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "targets.shop.install_id",
+            "targets.shop.username",
+            "targets.shop.password"
+        ],
+        "{lines:#?}"
+    );
+    assert!(lines.iter().all(|l| l.contains("missing")));
 }
 
 #[test]
@@ -134,8 +205,33 @@ fn the_file_is_named_in_the_report() {
     let report = parse("[server]\nlisten = 3").unwrap_err().to_string();
     assert!(report.starts_with("test.toml has 1 error:"), "{report}");
     assert!(
-        report.contains("test.toml: server.listen: invalid type: integer `3`, expected a string")
+        report.contains("test.toml: server.listen: invalid type: integer `3`, expected a string"),
+        "{report}"
     );
+}
+
+#[test]
+fn an_error_from_an_override_names_the_variable() {
+    let vars = vec![
+        ("PURGEHOOK__SERVER__LISTEN".to_string(), "8081".to_string()),
+        (
+            "PURGEHOOK__TARGETS__BLOG__WINDOW".to_string(),
+            "soon".to_string(),
+        ),
+    ];
+    let report = prepare(DESIGN_EXAMPLE, vars).unwrap_err().to_string();
+    assert!(report.starts_with("test.toml has 2 errors:"), "{report}");
+    assert!(
+        report.contains(
+            "PURGEHOOK__SERVER__LISTEN (environment): server.listen: invalid type: integer `8081`"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("PURGEHOOK__TARGETS__BLOG__WINDOW (environment): targets.blog.window: expected a duration"),
+        "{report}"
+    );
+    assert!(!report.contains("test.toml: server.listen"), "{report}");
 }
 
 #[test]
@@ -151,7 +247,8 @@ password = "s3cr3t-app-password"
     assert!(report.contains("targets.blog.base_url"), "{report}");
     assert!(!report.contains("s3cr3t"), "{report}");
     let valid = text.replace("not a url", "https://blog.example.com");
-    let debug = format!("{:?}", parse(&valid).unwrap());
+    let prepared = parse(&valid).unwrap();
+    let debug = format!("{:?} {:?}", prepared.settings, prepared.sources);
     assert!(!debug.contains("s3cr3t"), "{debug}");
 }
 
@@ -164,12 +261,16 @@ fn environment_overrides_are_typed_like_the_file() {
         ),
         ("PURGEHOOK__WORKER__WINDOW".to_string(), "25ms".to_string()),
     ];
-    let settings = from_toml(DESIGN_EXAMPLE, Path::new("t.toml"), vars).unwrap();
+    let settings = prepare(DESIGN_EXAMPLE, vars).unwrap().settings;
     assert_eq!(settings.server.listen, "127.0.0.1:0");
     assert_eq!(settings.worker.window, Duration::from_millis(25));
     let bad = vec![("PURGEHOOK__WORKER__WINDOW".to_string(), "soon".to_string())];
-    let errors = from_toml(DESIGN_EXAMPLE, Path::new("t.toml"), bad).unwrap_err();
+    let errors = prepare(DESIGN_EXAMPLE, bad).unwrap_err();
     assert_eq!(errors.errors[0].path, "worker.window");
+    assert_eq!(
+        errors.errors[0].variable.as_deref(),
+        Some("PURGEHOOK__WORKER__WINDOW")
+    );
 }
 
 #[test]
@@ -194,15 +295,15 @@ colour = "red"
         [
             "targets.blog.window",
             "targets.blog.base_url",
+            "targets.blog.password",
             "targets.blog.colour",
-            "targets.blog.password"
         ],
         "{lines:#?}"
     );
     assert!(
-        lines[3].contains("PURGEHOOK_TEST_UNSET_BLOG_PASSWORD is not set"),
+        lines[2].contains("PURGEHOOK_TEST_UNSET_BLOG_PASSWORD is not set"),
         "{}",
-        lines[3]
+        lines[2]
     );
 }
 
@@ -226,7 +327,7 @@ api_tokens = ["a-long-enough-random-token", "hunter2"]
 }
 
 #[test]
-fn unset_secret_variables_are_named() {
+fn unset_secret_variables_are_named_and_may_be_removed_from_a_list() {
     let lines = error_lines(
         r#"
 [sources.github]
@@ -237,8 +338,8 @@ secrets = ["env:PURGEHOOK_TEST_UNSET_GITHUB_SECRET", "literal", "env:PURGEHOOK_T
     assert_eq!(
         lines,
         [
-            "sources.github.secrets[0]: environment variable PURGEHOOK_TEST_UNSET_GITHUB_SECRET is not set",
-            "sources.github.secrets[2]: environment variable PURGEHOOK_TEST_UNSET_OLD is not set",
+            "sources.github.secrets[0]: environment variable PURGEHOOK_TEST_UNSET_GITHUB_SECRET is not set (if it is no longer used, remove it from the list)",
+            "sources.github.secrets[2]: environment variable PURGEHOOK_TEST_UNSET_OLD is not set (if it is no longer used, remove it from the list)",
         ]
     );
 }

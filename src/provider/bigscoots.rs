@@ -4,42 +4,53 @@
 //! `clear_logs`). Basic auth with a WordPress application password, whose
 //! spaces are part of it.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::json;
-use toml::Table;
+use serde_json::{Value, json};
 
-use super::http::{classify_failure, error_detail, excerpt, read, transport_error};
-use super::{Capabilities, Provider, ProviderError};
-use crate::config::{ConfigError, Secret, typed_section};
-use crate::job::{Action, ActionKind};
+use super::http::{excerpt, exchange};
+use super::registry::{Context, Registration};
+use super::settings::HttpUrl;
+use super::{Provider, ProviderError};
+use crate::action::{Action, ActionKind};
+use crate::capability::Capabilities;
+use crate::config::{Fields, Read};
+use crate::secret::Secret;
+
+const NAME: &str = "BigScoots";
 
 const API: &str = "wp-json/bigscoots-cache/v2";
 
 /// The plugin commands, as `command` names, with their method and endpoint.
-const COMMANDS: [(&str, &str, &str); 4] = [
-    ("clear_opcache", "DELETE", "clear-opcache"),
-    ("enable_cache", "PATCH", "enable-cache"),
-    ("disable_cache", "PATCH", "disable-cache"),
-    ("clear_logs", "DELETE", "clear-logs"),
+const COMMANDS: [(&str, Method, &str); 4] = [
+    ("clear_opcache", Method::DELETE, "clear-opcache"),
+    ("enable_cache", Method::PATCH, "enable-cache"),
+    ("disable_cache", Method::PATCH, "disable-cache"),
+    ("clear_logs", Method::DELETE, "clear-logs"),
 ];
 
-pub(super) const CAPABILITIES: Capabilities = Capabilities {
-    kinds: &[
-        ActionKind::Everything,
-        ActionKind::Urls,
-        ActionKind::PostIds,
-        ActionKind::Command,
-    ],
-    max_items: &[],
-    check,
-    default_rate: None,
+pub(super) const PROVIDER: Registration = Registration {
+    capabilities: Capabilities {
+        provider: "bigscoots",
+        kinds: &[
+            ActionKind::Everything,
+            ActionKind::Urls,
+            ActionKind::PostIds,
+            ActionKind::Command,
+        ],
+        max_items: &[],
+        check,
+        default_rate: None,
+    },
+    build,
 };
 
 fn check(action: &Action) -> Result<(), String> {
     match action {
-        Action::Command { name } if !COMMANDS.iter().any(|(n, _, _)| n == name) => Err(format!(
+        Action::Command { name } if command(name).is_none() => Err(format!(
             "unknown BigScoots command {name:?}; expected one of {}",
             COMMANDS.map(|(n, _, _)| n).join(", ")
         )),
@@ -47,49 +58,31 @@ fn check(action: &Action) -> Result<(), String> {
     }
 }
 
-/// `[targets.<id>]` keys of a BigScoots target.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// The WordPress site (`https://blog.example.com`).
-    pub base_url: url::Url,
-    /// The WordPress user.
-    pub username: String,
-    /// Its application password, spaces included.
-    pub password: Secret,
+fn command(name: &str) -> Option<&'static (&'static str, Method, &'static str)> {
+    COMMANDS.iter().find(|(n, _, _)| *n == name)
 }
 
-impl Settings {
-    pub(super) fn parse(table: Table, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
-        let settings: Settings = typed_section(table, path, errors)?;
-        if !matches!(settings.base_url.scheme(), "http" | "https") {
-            errors.push(ConfigError::new(
-                format!("{path}.base_url"),
-                "expected an http(s) URL",
-            ));
-            return None;
-        }
-        Some(settings)
-    }
+fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
+    let base_url = fields.required("base_url");
+    let username = fields.secret("username");
+    let password = fields.secret("password");
+    Ok(Arc::new(BigScoots {
+        base_url: base_url?,
+        username: username?,
+        password: password?,
+        client: context.client.clone(),
+    }))
 }
 
 /// The adapter.
-pub struct BigScoots {
-    settings: Settings,
+struct BigScoots {
+    /// The WordPress site (`https://blog.example.com`).
+    base_url: HttpUrl,
+    /// The WordPress user.
+    username: Secret,
+    /// Its application password, spaces included.
+    password: Secret,
     client: reqwest::Client,
-}
-
-impl BigScoots {
-    pub(super) fn new(settings: Settings, client: reqwest::Client) -> Self {
-        Self { settings, client }
-    }
-
-    fn endpoint(&self, name: &str) -> String {
-        format!(
-            "{}/{API}/{name}",
-            self.settings.base_url.as_str().trim_end_matches('/')
-        )
-    }
 }
 
 /// The body of a BigScoots (or WordPress REST error) response.
@@ -101,71 +94,49 @@ struct Answer {
     message: Option<String>,
 }
 
+/// The request an action is: method, endpoint and body.
+fn request_for(action: &Action) -> Result<(Method, &'static str, Option<Value>), ProviderError> {
+    Ok(match action {
+        Action::Everything { .. } => (
+            Method::PATCH,
+            "clear-cache",
+            Some(json!({"purge_type": "all"})),
+        ),
+        Action::Urls { urls } => (
+            Method::PATCH,
+            "clear-cache",
+            Some(json!({"purge_type": "urls", "urls": urls})),
+        ),
+        Action::PostIds { post_ids, related } => {
+            let mut body = json!({"purge_type": "post_ids", "post_ids": post_ids});
+            if *related {
+                body["purge_related_urls"] = json!(true);
+            }
+            (Method::PATCH, "clear-cache", Some(body))
+        }
+        Action::Command { name } => {
+            let (_, method, endpoint) = command(name).ok_or_else(|| ProviderError::Permanent {
+                message: format!("unknown BigScoots command {name:?}"),
+            })?;
+            (method.clone(), *endpoint, None)
+        }
+        other => return Err(ProviderError::cannot(NAME, other)),
+    })
+}
+
 #[async_trait]
 impl Provider for BigScoots {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
-        let (method, endpoint, body) = match action {
-            Action::Everything { .. } => (
-                Method::PATCH,
-                "clear-cache",
-                Some(json!({"purge_type": "all"})),
-            ),
-            Action::Urls { urls } => (
-                Method::PATCH,
-                "clear-cache",
-                Some(json!({"purge_type": "urls", "urls": urls})),
-            ),
-            Action::PostIds { post_ids, related } => {
-                let mut body = json!({"purge_type": "post_ids", "post_ids": post_ids});
-                if *related {
-                    body["purge_related_urls"] = json!(true);
-                }
-                (Method::PATCH, "clear-cache", Some(body))
-            }
-            Action::Command { name } => {
-                let (_, method, endpoint) = COMMANDS
-                    .iter()
-                    .find(|(n, _, _)| n == name)
-                    .ok_or_else(|| ProviderError::Permanent {
-                        message: format!("unknown BigScoots command {name:?}"),
-                    })?;
-                let method = if *method == "DELETE" {
-                    Method::DELETE
-                } else {
-                    Method::PATCH
-                };
-                (method, *endpoint, None)
-            }
-            other => {
-                return Err(ProviderError::Permanent {
-                    message: format!("BigScoots cannot purge {}", other.kind()),
-                });
-            }
-        };
+        let (method, endpoint, body) = request_for(action)?;
         let mut request = self
             .client
-            .request(method, self.endpoint(endpoint))
-            .basic_auth(
-                &self.settings.username,
-                Some(self.settings.password.expose()),
-            );
+            .request(method, self.base_url.join(&format!("{API}/{endpoint}")))
+            .basic_auth(self.username.expose(), Some(self.password.expose()));
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error("BigScoots", e))?;
-        let (status, headers, text) = read(response).await;
-        if !status.is_success() {
-            return Err(classify_failure(
-                "BigScoots",
-                status,
-                &headers,
-                &error_detail(&text),
-            ));
-        }
-        match serde_json::from_str::<Answer>(&text) {
+        let answer = exchange(NAME, request).await?.success(NAME)?;
+        match serde_json::from_str::<Answer>(&answer.body) {
             Ok(Answer {
                 success: Some(true),
                 ..
@@ -173,15 +144,20 @@ impl Provider for BigScoots {
             Ok(Answer { message, .. }) => Err(ProviderError::Permanent {
                 message: format!(
                     "BigScoots refused: {}",
-                    message.unwrap_or_else(|| excerpt(&text))
+                    message.unwrap_or_else(|| excerpt(&answer.body))
                 ),
             }),
             Err(_) => Err(ProviderError::Retryable {
                 message: format!(
-                    "BigScoots answered {status} with an unexpected body: {}",
-                    excerpt(&text)
+                    "BigScoots answered {} with an unexpected body: {}",
+                    answer.status,
+                    excerpt(&answer.body)
                 ),
             }),
         }
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (user from {})", self.base_url, self.username.origin())
     }
 }

@@ -6,14 +6,21 @@
 //! asks `verbose=true` and logs the per-area details. 400 (invalid scope),
 //! 401 and 405 are permanent; 429 is a rate limit.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::Deserialize;
-use toml::Table;
 
-use super::http::{classify_failure, error_detail, excerpt, read, transport_error};
-use super::{Capabilities, Provider, ProviderError};
-use crate::config::{ConfigError, Secret, typed_section};
-use crate::job::{Action, ActionKind};
+use super::http::{excerpt, exchange};
+use super::registry::{Context, Registration};
+use super::settings::HttpUrl;
+use super::{Provider, ProviderError};
+use crate::action::{Action, ActionKind};
+use crate::capability::Capabilities;
+use crate::config::{Fields, Read};
+use crate::secret::Secret;
+
+const NAME: &str = "Brilliant Directories";
 
 /// The cache areas `scope` may name.
 pub const AREAS: [&str; 6] = [
@@ -25,11 +32,15 @@ pub const AREAS: [&str; 6] = [
     "sidebars",
 ];
 
-pub(super) const CAPABILITIES: Capabilities = Capabilities {
-    kinds: &[ActionKind::Everything, ActionKind::Scopes],
-    max_items: &[],
-    check,
-    default_rate: None,
+pub(super) const PROVIDER: Registration = Registration {
+    capabilities: Capabilities {
+        provider: "brilliant_directories",
+        kinds: &[ActionKind::Everything, ActionKind::Scopes],
+        max_items: &[],
+        check,
+        default_rate: None,
+    },
+    build,
 };
 
 fn check(action: &Action) -> Result<(), String> {
@@ -48,34 +59,23 @@ fn check(action: &Action) -> Result<(), String> {
     }
 }
 
-/// `[targets.<id>]` keys of a Brilliant Directories site.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// The site (`https://www.yourdomain.com`).
-    pub base_url: url::Url,
-    /// The site's API key.
-    pub api_key: Secret,
-}
-
-impl Settings {
-    pub(super) fn parse(table: Table, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
-        let settings: Settings = typed_section(table, path, errors)?;
-        super::require_http(&settings.base_url, path, errors)?;
-        Some(settings)
-    }
+fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
+    let base_url = fields.required("base_url");
+    let api_key = fields.secret("api_key");
+    Ok(Arc::new(BrilliantDirectories {
+        base_url: base_url?,
+        api_key: api_key?,
+        client: context.client.clone(),
+    }))
 }
 
 /// The adapter.
-pub struct BrilliantDirectories {
-    settings: Settings,
+struct BrilliantDirectories {
+    /// The site (`https://www.yourdomain.com`).
+    base_url: HttpUrl,
+    /// The site's API key.
+    api_key: Secret,
     client: reqwest::Client,
-}
-
-impl BrilliantDirectories {
-    pub(super) fn new(settings: Settings, client: reqwest::Client) -> Self {
-        Self { settings, client }
-    }
 }
 
 #[derive(Deserialize)]
@@ -91,66 +91,51 @@ struct Answer {
     total_time_ms: Option<u64>,
 }
 
+/// The form fields of an action.
+fn form_for(action: &Action) -> Result<Vec<(&'static str, String)>, ProviderError> {
+    let mut form = vec![("verbose", "true".to_string())];
+    match action {
+        Action::Everything { full: true } => form.push(("full", "true".into())),
+        Action::Everything { full: false } => {}
+        Action::Scopes { scopes, .. } => form.push(("scope", scopes.join(","))),
+        other => return Err(ProviderError::cannot(NAME, other)),
+    }
+    Ok(form)
+}
+
 #[async_trait]
 impl Provider for BrilliantDirectories {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
-        let mut form: Vec<(&str, String)> = vec![("verbose", "true".into())];
-        match action {
-            Action::Everything { full } => {
-                if *full {
-                    form.push(("full", "true".into()));
-                }
-            }
-            Action::Scopes { scopes, .. } => form.push(("scope", scopes.join(","))),
-            other => {
-                return Err(ProviderError::Permanent {
-                    message: format!("Brilliant Directories cannot refresh {}", other.kind()),
-                });
-            }
-        }
-        let url = format!(
-            "{}/api/v2/website_settings/refreshCache",
-            self.settings.base_url.as_str().trim_end_matches('/')
-        );
-        let response = self
+        let request = self
             .client
-            .post(url)
-            .header("X-Api-Key", self.settings.api_key.expose())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| transport_error("Brilliant Directories", e))?;
-        let (status, headers, text) = read(response).await;
-        if !status.is_success() {
-            return Err(classify_failure(
-                "Brilliant Directories",
-                status,
-                &headers,
-                &error_detail(&text),
-            ));
-        }
-        match serde_json::from_str::<Answer>(&text) {
-            Ok(answer) if answer.status == "success" => {
+            .post(self.base_url.join("api/v2/website_settings/refreshCache"))
+            .header("X-Api-Key", self.api_key.expose())
+            .form(&form_for(action)?);
+        let answer = exchange(NAME, request).await?.success(NAME)?;
+        match serde_json::from_str::<Answer>(&answer.body) {
+            Ok(refreshed) if refreshed.status == "success" => {
                 tracing::info!(
-                    areas = %answer.areas_refreshed.join(","),
-                    total_time_ms = answer.total_time_ms.unwrap_or_default(),
-                    details = %answer.details.map(|d| d.to_string()).unwrap_or_default(),
+                    areas = %refreshed.areas_refreshed.join(","),
+                    total_time_ms = refreshed.total_time_ms.unwrap_or_default(),
+                    details = %refreshed.details.map(|d| d.to_string()).unwrap_or_default(),
                     "Brilliant Directories cache refreshed"
                 );
                 Ok(())
             }
-            Ok(answer) => Err(ProviderError::Retryable {
-                message: format!(
-                    "Brilliant Directories answered {}: {}",
-                    answer.status, answer.message
-                ),
+            Ok(refused) => Err(ProviderError::Retryable {
+                message: format!("{NAME} answered {}: {}", refused.status, refused.message),
             }),
             Err(_) => Err(ProviderError::Retryable {
                 message: format!(
-                    "Brilliant Directories answered {status} with an unexpected body: {}",
-                    excerpt(&text)
+                    "{NAME} answered {} with an unexpected body: {}",
+                    answer.status,
+                    excerpt(&answer.body)
                 ),
             }),
         }
+    }
+
+    fn describe(&self) -> String {
+        self.base_url.to_string()
     }
 }

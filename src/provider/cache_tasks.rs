@@ -4,68 +4,55 @@
 //! /api/v1/cache/state/?task_id=…` until `SUCCESS` (done) or `FAILURE` /
 //! `REVOKED` (permanent).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use toml::Table;
 
-use super::http::{classify_failure, error_detail, excerpt, read, transport_error};
+use super::http::{excerpt, exchange};
 use super::poll::{JobState, PollPolicy, until_done};
-use super::{Capabilities, Provider, ProviderError};
-use crate::config::{ConfigError, Secret, typed_section, values};
-use crate::job::{Action, ActionKind};
+use super::registry::{Context, Registration};
+use super::settings::HttpUrl;
+use super::{Provider, ProviderError};
+use crate::action::{Action, ActionKind};
+use crate::capability::{Capabilities, accept_any};
+use crate::config::{Fields, Read};
+use crate::secret::Secret;
 
 const NAME: &str = "cache task API";
 
-pub(super) const CAPABILITIES: Capabilities = Capabilities {
-    kinds: &[ActionKind::Resource],
-    max_items: &[],
-    check: super::accept_any,
-    default_rate: None,
+pub(super) const PROVIDER: Registration = Registration {
+    capabilities: Capabilities {
+        provider: "cache_tasks",
+        kinds: &[ActionKind::Resource],
+        max_items: &[],
+        check: accept_any,
+        default_rate: None,
+    },
+    build,
 };
 
-fn default_poll_interval() -> Duration {
-    Duration::from_secs(1)
-}
-
-fn default_poll_timeout() -> Duration {
-    Duration::from_secs(600)
-}
-
-/// `[targets.<id>]` keys of a cache task API server.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// The server (`https://cache.example.com`).
-    pub base_url: url::Url,
-    /// The user token.
-    pub token: Secret,
-    /// First wait between two reads of the task.
-    #[serde(
-        default = "default_poll_interval",
-        deserialize_with = "values::duration"
-    )]
-    pub poll_interval: Duration,
-    /// How long a task may run before the refresh is asked again.
-    #[serde(
-        default = "default_poll_timeout",
-        deserialize_with = "values::duration"
-    )]
-    pub poll_timeout: Duration,
-}
-
-impl Settings {
-    pub(super) fn parse(table: Table, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
-        let settings: Settings = typed_section(table, path, errors)?;
-        super::require_http(&settings.base_url, path, errors)?;
-        Some(settings)
-    }
+fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
+    let base_url = fields.required("base_url");
+    let token = fields.secret("token");
+    let poll = PollPolicy::read(fields, Duration::from_secs(1), Duration::from_secs(600));
+    Ok(Arc::new(CacheTasks {
+        base_url: base_url?,
+        token: token?,
+        poll,
+        client: context.client.clone(),
+    }))
 }
 
 /// The adapter.
-pub struct CacheTasks {
-    settings: Settings,
+struct CacheTasks {
+    /// The server (`https://cache.example.com`).
+    base_url: HttpUrl,
+    /// The user token.
+    token: Secret,
+    /// How tasks are polled.
+    poll: PollPolicy,
     client: reqwest::Client,
 }
 
@@ -86,37 +73,20 @@ fn state(task: &Task) -> JobState {
 }
 
 impl CacheTasks {
-    pub(super) fn new(settings: Settings, client: reqwest::Client) -> Self {
-        Self { settings, client }
-    }
-
     fn url(&self, path: &str) -> String {
-        format!(
-            "{}/api/v1/cache/{path}",
-            self.settings.base_url.as_str().trim_end_matches('/')
-        )
+        self.base_url.join(&format!("api/v1/cache/{path}"))
     }
 
     async fn task(&self, request: reqwest::RequestBuilder) -> Result<Task, ProviderError> {
-        let response = request
-            .bearer_auth(self.settings.token.expose())
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(NAME, e))?;
-        let (status, headers, text) = read(response).await;
-        if !status.is_success() {
-            return Err(classify_failure(
-                NAME,
-                status,
-                &headers,
-                &error_detail(&text),
-            ));
-        }
-        serde_json::from_str(&text).map_err(|_| ProviderError::Retryable {
+        let request = request
+            .bearer_auth(self.token.expose())
+            .header("Accept", "application/json");
+        let answer = exchange(NAME, request).await?.success(NAME)?;
+        serde_json::from_str(&answer.body).map_err(|_| ProviderError::Retryable {
             message: format!(
-                "{NAME} answered {status} with an unexpected body: {}",
-                excerpt(&text)
+                "{NAME} answered {} with an unexpected body: {}",
+                answer.status,
+                excerpt(&answer.body)
             ),
         })
     }
@@ -126,12 +96,7 @@ impl CacheTasks {
 impl Provider for CacheTasks {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
         let Action::Resource { title, params } = action else {
-            return Err(ProviderError::Permanent {
-                message: format!(
-                    "the {NAME} refreshes resources; cannot purge {}",
-                    action.kind()
-                ),
-            });
+            return Err(ProviderError::cannot(NAME, action));
         };
         let mut body = serde_json::Map::new();
         body.insert("resource_title".into(), title.clone().into());
@@ -145,13 +110,8 @@ impl Provider for CacheTasks {
         if let JobState::Done = state(&started) {
             return Ok(());
         }
-        let policy = PollPolicy {
-            interval: self.settings.poll_interval,
-            max_interval: self.settings.poll_interval.max(Duration::from_secs(30)),
-            timeout: self.settings.poll_timeout,
-        };
         let task_id = started.task_id;
-        until_done(NAME, policy, || async {
+        until_done(NAME, self.poll, || async {
             let request = self
                 .client
                 .get(self.url("state/"))
@@ -159,5 +119,9 @@ impl Provider for CacheTasks {
             self.task(request).await.map(|task| state(&task))
         })
         .await
+    }
+
+    fn describe(&self) -> String {
+        self.base_url.to_string()
     }
 }

@@ -4,16 +4,20 @@
 //! `soft_purge = true`, keys and URLs are marked stale instead of evicted
 //! (`Fastly-Soft-Purge: 1`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::RequestBuilder;
-use serde::Deserialize;
 use serde_json::json;
-use toml::Table;
 
-use super::http::{classify_failure, error_detail, read, transport_error};
-use super::{Capabilities, Provider, ProviderError};
-use crate::config::{ConfigError, Secret, typed_section};
-use crate::job::{Action, ActionKind};
+use super::http::exchange;
+use super::registry::{Context, Registration};
+use super::settings::{HttpUrl, NonEmpty, base_url_or};
+use super::{Provider, ProviderError};
+use crate::action::{Action, ActionKind};
+use crate::capability::{Capabilities, accept_any};
+use crate::config::{Fields, Read};
+use crate::secret::Secret;
 
 const NAME: &str = "Fastly";
 
@@ -23,117 +27,89 @@ pub const DEFAULT_BASE_URL: &str = "https://api.fastly.com";
 /// Surrogate keys per purge call.
 pub const MAX_KEYS: usize = 256;
 
-pub(super) const CAPABILITIES: Capabilities = Capabilities {
-    kinds: &[ActionKind::Everything, ActionKind::Urls, ActionKind::Tags],
-    max_items: &[(ActionKind::Tags, MAX_KEYS)],
-    check: super::accept_any,
-    default_rate: None,
+pub(super) const PROVIDER: Registration = Registration {
+    capabilities: Capabilities {
+        provider: "fastly",
+        kinds: &[ActionKind::Everything, ActionKind::Urls, ActionKind::Tags],
+        max_items: &[(ActionKind::Tags, MAX_KEYS)],
+        check: accept_any,
+        default_rate: None,
+    },
+    build,
 };
 
-fn default_base_url() -> url::Url {
-    url::Url::parse(DEFAULT_BASE_URL).unwrap_or_else(|_| unreachable!("constant URL"))
-}
-
-/// `[targets.<id>]` keys of a Fastly service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// The service's id.
-    pub service_id: String,
-    /// An API token with purge rights on the service.
-    pub api_key: Secret,
-    /// Mark content stale rather than evicting it.
-    #[serde(default)]
-    pub soft_purge: bool,
-    /// The API root.
-    #[serde(default = "default_base_url")]
-    pub base_url: url::Url,
-}
-
-impl Settings {
-    pub(super) fn parse(table: Table, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
-        let settings: Settings = typed_section(table, path, errors)?;
-        super::require_http(&settings.base_url, path, errors)?;
-        if settings.service_id.trim().is_empty() {
-            errors.push(ConfigError::new(
-                format!("{path}.service_id"),
-                "must not be empty",
-            ));
-            return None;
-        }
-        Some(settings)
-    }
+fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
+    let service_id: Read<NonEmpty> = fields.required("service_id");
+    let api_key = fields.secret("api_key");
+    let soft_purge = fields.value_or("soft_purge", false);
+    let base_url = base_url_or(fields, DEFAULT_BASE_URL);
+    Ok(Arc::new(Fastly {
+        service_id: service_id?.0,
+        api_key: api_key?,
+        soft_purge,
+        base_url: base_url?,
+        client: context.client.clone(),
+    }))
 }
 
 /// The adapter.
-pub struct Fastly {
-    settings: Settings,
+struct Fastly {
+    /// The service's id.
+    service_id: String,
+    /// An API token with purge rights on the service.
+    api_key: Secret,
+    /// Mark content stale rather than evicting it.
+    soft_purge: bool,
+    /// The API root.
+    base_url: HttpUrl,
     client: reqwest::Client,
 }
 
 impl Fastly {
-    pub(super) fn new(settings: Settings, client: reqwest::Client) -> Self {
-        Self { settings, client }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{path}",
-            self.settings.base_url.as_str().trim_end_matches('/')
-        )
-    }
-
     async fn send(&self, request: RequestBuilder, soft: bool) -> Result<(), ProviderError> {
         let mut request = request
-            .header("Fastly-Key", self.settings.api_key.expose())
+            .header("Fastly-Key", self.api_key.expose())
             .header("Accept", "application/json");
-        if soft && self.settings.soft_purge {
+        if soft && self.soft_purge {
             request = request.header("Fastly-Soft-Purge", "1");
         }
-        let response = request.send().await.map_err(|e| transport_error(NAME, e))?;
-        let (status, headers, text) = read(response).await;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(classify_failure(
-                NAME,
-                status,
-                &headers,
-                &error_detail(&text),
-            ))
-        }
+        exchange(NAME, request).await?.success(NAME).map(drop)
     }
 }
 
 #[async_trait]
 impl Provider for Fastly {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
-        let service = &self.settings.service_id;
+        let service = &self.service_id;
         match action {
             Action::Everything { .. } => {
-                let request = self
-                    .client
-                    .post(self.url(&format!("service/{service}/purge_all")));
-                self.send(request, false).await
+                let url = self.base_url.join(&format!("service/{service}/purge_all"));
+                self.send(self.client.post(url), false).await
             }
             Action::Tags { tags } => {
+                let url = self.base_url.join(&format!("service/{service}/purge"));
                 let request = self
                     .client
-                    .post(self.url(&format!("service/{service}/purge")))
+                    .post(url)
                     .json(&json!({ "surrogate_keys": tags }));
                 self.send(request, true).await
             }
             Action::Urls { urls } => {
                 for url in urls {
                     let cached = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-                    let request = self.client.post(self.url(&format!("purge/{cached}")));
+                    let request = self
+                        .client
+                        .post(self.base_url.join(&format!("purge/{cached}")));
                     self.send(request, true).await?;
                 }
                 Ok(())
             }
-            other => Err(ProviderError::Permanent {
-                message: format!("{NAME} cannot purge {}", other.kind()),
-            }),
+            other => Err(ProviderError::cannot(NAME, other)),
         }
+    }
+
+    fn describe(&self) -> String {
+        let soft = if self.soft_purge { ", soft purges" } else { "" };
+        format!("service {}{soft}", self.service_id)
     }
 }

@@ -1,11 +1,12 @@
 //! What every HTTP provider shares: one pooled `reqwest` client, the
-//! classification of responses into [`ProviderError`]s, `Retry-After`
-//! parsing, and a readable excerpt of whatever error body came back.
+//! exchange of a request for a bounded, read [`Answer`], the classification
+//! of failures into [`ProviderError`]s, `Retry-After` parsing, and a
+//! readable excerpt of whatever error body came back.
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::{Response, StatusCode};
+use reqwest::{RequestBuilder, StatusCode};
 
 use super::ProviderError;
 
@@ -15,8 +16,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest excerpt of a provider's body kept in an error message.
 const EXCERPT_CHARS: usize = 300;
 
+/// The most of a provider's answer that is read; a longer body is an error
+/// (a provider that streams gigabytes must not take the worker's memory).
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// The shared client: connection pooling, TLS (rustls with ring), timeouts.
-pub fn client() -> reqwest::Client {
+/// Fails only if TLS cannot be set up, which is a start-up error.
+pub fn client() -> Result<reqwest::Client, reqwest::Error> {
     // Installing the process-wide crypto provider fails only if one is
     // already installed, which is just as good.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -25,7 +31,70 @@ pub fn client() -> reqwest::Client {
         .timeout(CALL_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
         .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// A provider's answer, read in full (up to [`MAX_ANSWER_BYTES`]).
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, as text (lossy).
+    pub body: String,
+}
+
+impl Answer {
+    /// The answer if its status is a success, else the classified failure
+    /// with the provider's own words.
+    pub fn success(self, provider: &str) -> Result<Answer, ProviderError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(self.failure(provider))
+        }
+    }
+
+    /// The classified failure this (non-success) answer is.
+    pub fn failure(&self, provider: &str) -> ProviderError {
+        classify_failure(
+            provider,
+            self.status,
+            &self.headers,
+            &error_detail(&self.body),
+        )
+    }
+}
+
+/// Sends `request` and reads the answer, whatever its status. A transport
+/// failure, or a body over [`MAX_ANSWER_BYTES`], is retryable.
+pub async fn exchange(provider: &str, request: RequestBuilder) -> Result<Answer, ProviderError> {
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(provider, e))?;
+    let status = response.status();
+    let headers = std::mem::take(response.headers_mut());
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(provider, e))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ProviderError::Retryable {
+                message: format!(
+                    "{provider} answered {status} with a body over {MAX_ANSWER_BYTES} bytes; it was not read"
+                ),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 /// A transport failure (connection refused, timeout…): always retryable.
@@ -58,14 +127,6 @@ fn without_url(error: &reqwest::Error) -> String {
     }
 }
 
-/// Reads a response: its status and body text (lossy, never failing).
-pub async fn read(response: Response) -> (StatusCode, HeaderMap, String) {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.text().await.unwrap_or_default();
-    (status, headers, body)
-}
-
 /// Classifies a non-success status per HTTP semantics: 429 → rate limited
 /// (with `Retry-After`), 408 and 5xx → retryable, other 4xx → permanent.
 /// `detail` is the provider's own message, already extracted.
@@ -81,6 +142,9 @@ pub fn classify_failure(
             retry_after: retry_after(headers, SystemTime::now()),
             message,
         }
+    } else if status == StatusCode::NOT_IMPLEMENTED {
+        // It will not get better by asking again.
+        ProviderError::Permanent { message }
     } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         ProviderError::Retryable { message }
     } else {
@@ -184,6 +248,7 @@ mod tests {
         assert!(matches!(c(429), ProviderError::RateLimited { .. }));
         assert!(matches!(c(408), ProviderError::Retryable { .. }));
         assert!(matches!(c(503), ProviderError::Retryable { .. }));
+        assert!(matches!(c(501), ProviderError::Permanent { .. }));
         assert!(matches!(c(401), ProviderError::Permanent { .. }));
         assert!(matches!(c(400), ProviderError::Permanent { .. }));
     }

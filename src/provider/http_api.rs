@@ -6,147 +6,102 @@
 //! every other provider's.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use minijinja::value::Value;
 use reqwest::Method;
-use serde::Deserialize;
-use toml::Table;
+use reqwest::header::HeaderName;
 
-use super::http::{classify_failure, error_detail, read, transport_error};
-use super::{Capabilities, Provider, ProviderError};
-use crate::config::{ConfigError, Secret, typed_section};
-use crate::job::{Action, ActionKind};
-use crate::rules::expressions::{Compiled, compile_template, describe, environment};
+use super::http::exchange;
+use super::registry::{Context, Registration};
+use super::{Provider, ProviderError};
+use crate::action::Action;
+use crate::capability::Capabilities;
+use crate::config::{Fields, Read};
+use crate::job::TargetId;
+use crate::secret::Secret;
+use crate::template::{Compiled, compile_template};
 
 const NAME: &str = "http";
 
-pub(super) const CAPABILITIES: Capabilities = Capabilities {
-    kinds: &[
-        ActionKind::Everything,
-        ActionKind::Urls,
-        ActionKind::Prefixes,
-        ActionKind::Tags,
-        ActionKind::PostIds,
-        ActionKind::Scopes,
-        ActionKind::Resource,
-        ActionKind::Command,
-    ],
-    max_items: &[],
-    check: super::accept_any,
-    default_rate: None,
+pub(super) const PROVIDER: Registration = Registration {
+    capabilities: Capabilities::any("http"),
+    build,
 };
 
-fn default_method() -> String {
-    "POST".into()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    #[serde(default = "default_method")]
-    method: String,
-    url: String,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    #[serde(default)]
-    body: Option<String>,
-}
-
-#[derive(Clone)]
 enum HeaderValue {
-    Template(Arc<Compiled>),
+    Template(Compiled),
     Secret(Secret),
 }
 
-/// The compiled request of an `http` target.
-#[derive(Clone)]
-pub struct Settings {
-    method: Method,
-    url_source: String,
-    url: Arc<Compiled>,
-    headers: Vec<(String, HeaderValue)>,
-    body: Option<Arc<Compiled>>,
+fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
+    let method = fields
+        .value_or("method", "POST".to_string())
+        .to_ascii_uppercase();
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| fields.problem("method", format!("{method:?} is not an HTTP method")));
+    let url_source: Read<String> = fields.required("url");
+    let url = url_source
+        .clone()
+        .and_then(|url| template(fields, "url", &url));
+    let body = match fields.optional::<String>("body") {
+        Ok(Some(body)) => template(fields, "body", &body).map(Some),
+        Ok(None) => Ok(None),
+        Err(invalid) => Err(invalid),
+    };
+    let headers = headers(fields);
+    Ok(Arc::new(HttpApi {
+        target: context.target.clone(),
+        method: method?,
+        url_source: url_source?,
+        url: url?,
+        headers: headers?,
+        body: body?,
+        client: context.client.clone(),
+    }))
 }
 
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("http::Settings")
-            .field("method", &self.method)
-            .field("url", &self.url_source)
-            .finish_non_exhaustive()
-    }
+fn template(fields: &mut Fields<'_>, key: &str, source: &str) -> Read<Compiled> {
+    compile_template(source).map_err(|e| fields.problem(key, e.to_string()))
 }
 
-impl Settings {
-    pub(super) fn parse(table: Table, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
-        let raw: Raw = typed_section(table, path, errors)?;
-        let env = environment();
-        let mut fail = |key: &str, message: String| {
-            errors.push(ConfigError::new(format!("{path}.{key}"), message));
+fn headers(fields: &mut Fields<'_>) -> Read<Vec<(HeaderName, HeaderValue)>> {
+    let given: BTreeMap<String, String> = fields.value_or("headers", BTreeMap::new());
+    let mut headers = Vec::new();
+    let mut invalid = Ok(());
+    for (name, value) in given {
+        let key = format!("headers.{name}");
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            invalid = Err(fields.problem(&key, "not a valid header name"));
+            continue;
         };
-        let method = Method::from_bytes(raw.method.to_ascii_uppercase().as_bytes()).ok();
-        if method.is_none() {
-            fail("method", format!("{:?} is not an HTTP method", raw.method));
-        }
-        let url = compile_template(env, &raw.url)
-            .map_err(|e| fail("url", e))
-            .ok();
-        let body = match &raw.body {
-            Some(body) => compile_template(env, body)
-                .map_err(|e| fail("body", e))
-                .ok()
-                .map(Some),
-            None => Some(None),
+        let parsed = if Secret::is_reference(&value) {
+            Secret::resolve(&value)
+                .map(HeaderValue::Secret)
+                .map_err(|e| e.to_string())
+        } else {
+            compile_template(&value)
+                .map(HeaderValue::Template)
+                .map_err(|e| e.to_string())
         };
-        let mut headers = Vec::new();
-        for (name, value) in raw.headers {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                fail(&format!("headers.{name}"), "not a valid header name".into());
-                continue;
-            }
-            let parsed = if value.starts_with("env:") || value.starts_with("file:") {
-                Secret::resolve(&value).map(HeaderValue::Secret)
-            } else {
-                compile_template(env, &value).map(|t| HeaderValue::Template(Arc::new(t)))
-            };
-            match parsed {
-                Ok(parsed) => headers.push((name, parsed)),
-                Err(e) => fail(&format!("headers.{name}"), e),
-            }
+        match parsed {
+            Ok(parsed) => headers.push((header, parsed)),
+            Err(message) => invalid = Err(fields.problem(&key, message)),
         }
-        Some(Settings {
-            method: method?,
-            url_source: raw.url,
-            url: Arc::new(url?),
-            headers,
-            body: body?.map(Arc::new),
-        })
     }
-
-    /// The URL template, for `check`.
-    pub fn url_template(&self) -> &str {
-        &self.url_source
-    }
+    invalid.map(|()| headers)
 }
 
 /// The adapter.
-pub struct HttpApi {
-    target: String,
-    settings: Settings,
+struct HttpApi {
+    target: TargetId,
+    method: Method,
+    url_source: String,
+    url: Compiled,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Option<Compiled>,
     client: reqwest::Client,
-}
-
-impl HttpApi {
-    pub(super) fn new(target: &str, settings: Settings, client: reqwest::Client) -> Self {
-        Self {
-            target: target.to_string(),
-            settings,
-            client,
-        }
-    }
 }
 
 fn render(template: &Compiled, ctx: &Value, what: &str) -> Result<String, ProviderError> {
@@ -154,8 +109,41 @@ fn render(template: &Compiled, ctx: &Value, what: &str) -> Result<String, Provid
         .eval(ctx.clone())
         .map(|v| v.to_string())
         .map_err(|e| ProviderError::Permanent {
-            message: format!("{NAME}: the {what} template failed: {}", describe(&e)),
+            message: format!(
+                "{NAME}: the {what} template failed: {}",
+                crate::template::TemplateError::from(e)
+            ),
         })
+}
+
+impl HttpApi {
+    fn request(&self, ctx: &Value) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let url = render(&self.url, ctx, "url")?;
+        let url = url::Url::parse(&url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| ProviderError::Permanent {
+                message: format!("{NAME}: the url template made {url:?}, not an http(s) URL"),
+            })?;
+        let mut request = self.client.request(self.method.clone(), url);
+        let mut has_content_type = false;
+        for (name, value) in &self.headers {
+            has_content_type |= *name == reqwest::header::CONTENT_TYPE;
+            request = match value {
+                HeaderValue::Secret(secret) => request.header(name, secret.expose()),
+                HeaderValue::Template(template) => {
+                    request.header(name, render(template, ctx, "header")?)
+                }
+            };
+        }
+        if let Some(body) = &self.body {
+            if !has_content_type {
+                request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
+            }
+            request = request.body(render(body, ctx, "body")?);
+        }
+        Ok(request)
+    }
 }
 
 #[async_trait]
@@ -163,43 +151,13 @@ impl Provider for HttpApi {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
         let ctx = minijinja::context! {
             action => Value::from_serialize(action),
-            target => self.target.clone(),
+            target => self.target.as_str(),
         };
-        let url = render(&self.settings.url, &ctx, "url")?;
-        let url = url::Url::parse(&url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| ProviderError::Permanent {
-                message: format!("{NAME}: the url template made {url:?}, not an http(s) URL"),
-            })?;
-        let mut request = self.client.request(self.settings.method.clone(), url);
-        let mut has_content_type = false;
-        for (name, value) in &self.settings.headers {
-            has_content_type |= name.eq_ignore_ascii_case("content-type");
-            request = match value {
-                HeaderValue::Secret(secret) => request.header(name, secret.expose()),
-                HeaderValue::Template(template) => {
-                    request.header(name, render(template, &ctx, "header")?)
-                }
-            };
-        }
-        if let Some(body) = &self.settings.body {
-            if !has_content_type {
-                request = request.header("Content-Type", "application/json");
-            }
-            request = request.body(render(body, &ctx, "body")?);
-        }
-        let response = request.send().await.map_err(|e| transport_error(NAME, e))?;
-        let (status, headers, text) = read(response).await;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(classify_failure(
-                NAME,
-                status,
-                &headers,
-                &error_detail(&text),
-            ))
-        }
+        let request = self.request(&ctx)?;
+        exchange(NAME, request).await?.success(NAME).map(drop)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} {}", self.method, self.url_source)
     }
 }

@@ -5,126 +5,118 @@
 //! `aborted` (permanent), honouring the job's `intervalToPoll`. 403/404/409
 //! answers are permanent; their `o:errorCode` is logged and quoted.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::LOCATION;
 use serde::Deserialize;
-use toml::Table;
 
-use super::http::{classify_failure, error_detail, excerpt, read, transport_error};
+use super::http::{error_detail, excerpt, exchange};
 use super::poll::{JobState, PollPolicy, until_done};
-use super::{Capabilities, Provider, ProviderError};
-use crate::config::{ConfigError, Secret, typed_section, values};
-use crate::job::{Action, ActionKind};
+use super::registry::{Context, Registration};
+use super::settings::HttpUrl;
+use super::{Provider, ProviderError};
+use crate::action::{Action, ActionKind};
+use crate::capability::{Capabilities, accept_any};
+use crate::config::{Fields, Read};
+use crate::secret::Secret;
 
 const NAME: &str = "Oracle Content Management";
 
-pub(super) const CAPABILITIES: Capabilities = Capabilities {
-    kinds: &[ActionKind::Everything],
-    max_items: &[],
-    check: super::accept_any,
-    default_rate: None,
+pub(super) const PROVIDER: Registration = Registration {
+    capabilities: Capabilities {
+        provider: "oracle_ocm",
+        kinds: &[ActionKind::Everything],
+        max_items: &[],
+        check: accept_any,
+        default_rate: None,
+    },
+    build,
 };
 
-fn default_poll_interval() -> Duration {
-    Duration::from_secs(5)
-}
-
-fn default_poll_timeout() -> Duration {
-    Duration::from_secs(600)
-}
-
-/// `[targets.<id>]` keys of an OCM site.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// The OCM instance (`https://<instance>.ocecdn.oraclecloud.com`).
-    pub base_url: url::Url,
-    /// The site id, or `name:NAME`.
-    pub site: String,
-    /// An OAuth bearer token of a user with the Manager or Owner role on the site.
-    pub token: Secret,
-    /// First wait between two reads of the job, when it suggests none.
-    #[serde(
-        default = "default_poll_interval",
-        deserialize_with = "values::duration"
-    )]
-    pub poll_interval: Duration,
-    /// How long a refresh may run before it is asked again.
-    #[serde(
-        default = "default_poll_timeout",
-        deserialize_with = "values::duration"
-    )]
-    pub poll_timeout: Duration,
-}
-
-impl Settings {
-    pub(super) fn parse(table: Table, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
-        let settings: Settings = typed_section(table, path, errors)?;
-        super::require_http(&settings.base_url, path, errors)?;
-        if settings.site.trim().is_empty() || settings.site == "name:" {
-            errors.push(ConfigError::new(
-                format!("{path}.site"),
-                "expected a site id or name:NAME",
-            ));
-            return None;
+fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
+    let base_url: Read<HttpUrl> = fields.required("base_url");
+    let site: Read<String> = fields.required("site").and_then(|site: String| {
+        if site.trim().is_empty() || site == "name:" {
+            Err(fields.problem("site", "expected a site id or name:NAME"))
+        } else {
+            Ok(site)
         }
-        Some(settings)
-    }
+    });
+    let token = fields.secret("token");
+    let poll = PollPolicy::read(fields, Duration::from_secs(5), Duration::from_secs(600));
+    let (base_url, site) = (base_url?, site?);
+    let refresh_url = refresh_url(&base_url, &site)
+        .map_err(|()| fields.problem("base_url", "cannot take a path"))?;
+    Ok(Arc::new(OracleOcm {
+        base_url,
+        site,
+        refresh_url,
+        token: token?,
+        poll,
+        client: context.client.clone(),
+    }))
+}
+
+/// `…/sites/management/api/v1/sites/{site}/refresh`, the site percent-encoded.
+fn refresh_url(base_url: &HttpUrl, site: &str) -> Result<url::Url, ()> {
+    let mut url = base_url.url().clone();
+    url.path_segments_mut()?.pop_if_empty().extend([
+        "sites",
+        "management",
+        "api",
+        "v1",
+        "sites",
+        site,
+        "refresh",
+    ]);
+    Ok(url)
 }
 
 /// The adapter.
-pub struct OracleOcm {
-    settings: Settings,
+struct OracleOcm {
+    /// The OCM instance (`https://<instance>.ocecdn.oraclecloud.com`).
+    base_url: HttpUrl,
+    /// The site id, or `name:NAME`.
+    site: String,
+    /// The site's refresh endpoint.
+    refresh_url: url::Url,
+    /// An OAuth bearer token of a user with the Manager or Owner role on the site.
+    token: Secret,
+    /// How the job is polled.
+    poll: PollPolicy,
     client: reqwest::Client,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobStatus {
+    progress: String,
+    #[serde(default)]
+    interval_to_poll: Option<u64>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
 impl OracleOcm {
-    pub(super) fn new(settings: Settings, client: reqwest::Client) -> Self {
-        Self { settings, client }
-    }
-
-    fn refresh_url(&self) -> Result<url::Url, ProviderError> {
-        let mut url = self.settings.base_url.clone();
-        url.path_segments_mut()
-            .map_err(|()| ProviderError::Permanent {
-                message: format!("{NAME}: base_url cannot take a path"),
-            })?
-            .pop_if_empty()
-            .extend([
-                "sites",
-                "management",
-                "api",
-                "v1",
-                "sites",
-                &self.settings.site,
-                "refresh",
-            ]);
-        Ok(url)
-    }
-
     async fn read_job(&self, location: &url::Url) -> Result<JobState, ProviderError> {
-        let response = self
+        let request = self
             .client
             .get(location.clone())
-            .bearer_auth(self.settings.token.expose())
-            .send()
-            .await
-            .map_err(|e| transport_error(NAME, e))?;
-        let (status, headers, text) = read(response).await;
-        if !status.is_success() {
+            .bearer_auth(self.token.expose());
+        let answer = exchange(NAME, request).await?;
+        if !answer.status.is_success() {
             // A job that cannot be read is asked again rather than trusted done.
-            return Err(
-                match classify_failure(NAME, status, &headers, &error_detail(&text)) {
-                    ProviderError::Permanent { message } => ProviderError::Retryable { message },
-                    other => other,
-                },
-            );
+            return Err(match answer.failure(NAME) {
+                ProviderError::Permanent { message } => ProviderError::Retryable { message },
+                other => other,
+            });
         }
-        let job: JobStatus = serde_json::from_str(&text).map_err(|_| ProviderError::Retryable {
-            message: format!("{NAME} job status is not JSON: {}", excerpt(&text)),
-        })?;
+        let job: JobStatus =
+            serde_json::from_str(&answer.body).map_err(|_| ProviderError::Retryable {
+                message: format!("{NAME} job status is not JSON: {}", excerpt(&answer.body)),
+            })?;
         Ok(match job.progress.as_str() {
             "succeeded" => JobState::Done,
             "failed" | "aborted" => JobState::Failed(match job.error {
@@ -138,67 +130,40 @@ impl OracleOcm {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JobStatus {
-    progress: String,
-    #[serde(default)]
-    interval_to_poll: Option<u64>,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-}
-
 #[async_trait]
 impl Provider for OracleOcm {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
         if !matches!(action, Action::Everything { .. }) {
-            return Err(ProviderError::Permanent {
-                message: format!(
-                    "{NAME} refreshes whole sites; cannot purge {}",
-                    action.kind()
-                ),
-            });
+            return Err(ProviderError::cannot(NAME, action));
         }
-        let url = self.refresh_url()?;
-        let response = self
+        let request = self
             .client
-            .post(url.clone())
-            .bearer_auth(self.settings.token.expose())
-            .header("Prefer", "respond-async")
-            .send()
-            .await
-            .map_err(|e| transport_error(NAME, e))?;
-        let (status, headers, text) = read(response).await;
-        if !status.is_success() {
-            let code = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|b| {
-                    b.get("o:errorCode")
-                        .and_then(|c| c.as_str())
-                        .map(str::to_string)
-                });
-            if let Some(code) = &code {
-                tracing::warn!(site = %self.settings.site, error_code = %code, %status, "OCM refused the refresh");
+            .post(self.refresh_url.clone())
+            .bearer_auth(self.token.expose())
+            .header("Prefer", "respond-async");
+        let answer = exchange(NAME, request).await?;
+        if !answer.status.is_success() {
+            let body = serde_json::from_str::<serde_json::Value>(&answer.body).ok();
+            if let Some(code) = body.as_ref().and_then(|b| b.get("o:errorCode")?.as_str()) {
+                tracing::warn!(site = %self.site, error_code = %code, status = %answer.status, "OCM refused the refresh");
             }
-            return Err(classify_failure(
-                NAME,
-                status,
-                &headers,
-                &error_detail(&text),
-            ));
+            return Err(answer.failure(NAME));
         }
-        let location = headers
+        let location = answer
+            .headers
             .get(LOCATION)
             .and_then(|l| l.to_str().ok())
-            .and_then(|l| url.join(l).ok())
+            .and_then(|l| self.refresh_url.join(l).ok())
             .ok_or_else(|| ProviderError::Retryable {
-                message: format!("{NAME} answered {status} without the Location of its job"),
+                message: format!(
+                    "{NAME} answered {} without the Location of its job",
+                    answer.status
+                ),
             })?;
-        let policy = PollPolicy {
-            interval: self.settings.poll_interval,
-            max_interval: self.settings.poll_interval.max(Duration::from_secs(30)),
-            timeout: self.settings.poll_timeout,
-        };
-        until_done(NAME, policy, || self.read_job(&location)).await
+        until_done(NAME, self.poll, || self.read_job(&location)).await
+    }
+
+    fn describe(&self) -> String {
+        format!("site {} at {}", self.site, self.base_url)
     }
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::ProviderError;
 
 /// How to poll.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
     /// First wait between two reads of the job.
     pub interval: Duration,
@@ -34,6 +34,26 @@ pub enum JobState {
         /// The provider's suggested wait.
         suggested: Option<Duration>,
     },
+}
+
+impl PollPolicy {
+    /// Reads the `poll_interval` and `poll_timeout` keys of an async
+    /// provider, with its defaults; the wait between reads backs off up to
+    /// 30 s (or the first interval, if longer).
+    pub fn read(
+        fields: &mut crate::config::Fields<'_>,
+        interval: Duration,
+        timeout: Duration,
+    ) -> PollPolicy {
+        use crate::units::HumaneDuration;
+        let interval = fields.value_or("poll_interval", HumaneDuration(interval)).0;
+        let timeout = fields.value_or("poll_timeout", HumaneDuration(timeout)).0;
+        PollPolicy {
+            interval,
+            max_interval: interval.max(Duration::from_secs(30)),
+            timeout,
+        }
+    }
 }
 
 /// Reads the job with `read` until it is done or failed.

@@ -5,68 +5,70 @@
 //! `everything` bans every URL. A 404 answer to a `PURGE` means the URL was
 //! not cached: nothing to purge, so it counts as done.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use toml::Table;
 
-use super::http::{classify_failure, error_detail, read, transport_error};
-use super::{Capabilities, Provider, ProviderError};
-use crate::config::{ConfigError, typed_section};
-use crate::job::{Action, ActionKind};
+use super::http::exchange;
+use super::registry::{Context, Registration};
+use super::settings::HttpUrl;
+use super::{Provider, ProviderError};
+use crate::action::{Action, ActionKind};
+use crate::capability::{Capabilities, accept_any};
+use crate::config::{Fields, Read};
 
 const NAME: &str = "Varnish";
 
-pub(super) const CAPABILITIES: Capabilities = Capabilities {
-    kinds: &[
-        ActionKind::Everything,
-        ActionKind::Urls,
-        ActionKind::Prefixes,
-        ActionKind::Tags,
-    ],
-    max_items: &[],
-    check: super::accept_any,
-    default_rate: None,
+pub(super) const PROVIDER: Registration = Registration {
+    capabilities: Capabilities {
+        provider: "varnish",
+        kinds: &[
+            ActionKind::Everything,
+            ActionKind::Urls,
+            ActionKind::Prefixes,
+            ActionKind::Tags,
+        ],
+        max_items: &[],
+        check: accept_any,
+        default_rate: None,
+    },
+    build,
 };
 
-fn default_tag_header() -> String {
-    "xkey".into()
-}
-
-fn default_ban_header() -> String {
-    "X-Ban-Url".into()
-}
-
-/// `[targets.<id>]` keys of a Varnish cache.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// Where Varnish listens for purges (`http://127.0.0.1:6081`).
-    pub base_url: url::Url,
-    /// The header carrying surrogate keys.
-    #[serde(default = "default_tag_header")]
-    pub tag_header: String,
-    /// The header carrying a ban's path regex.
-    #[serde(default = "default_ban_header")]
-    pub ban_header: String,
-}
-
-impl Settings {
-    pub(super) fn parse(table: Table, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
-        let settings: Settings = typed_section(table, path, errors)?;
-        super::require_http(&settings.base_url, path, errors)?;
-        Some(settings)
+fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
+    let base_url = fields.required("base_url");
+    let tag_header = fields.value_or("tag_header", "xkey".to_string());
+    let ban_header = fields.value_or("ban_header", "X-Ban-Url".to_string());
+    for (key, name) in [("tag_header", &tag_header), ("ban_header", &ban_header)] {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            fields.problem(key, format!("{name:?} is not a valid header name"));
+        }
     }
+    // Varnish's own verbs, valid HTTP tokens.
+    let purge = Method::from_bytes(b"PURGE").map_err(|e| fields.problem("base_url", e.to_string()));
+    let ban = Method::from_bytes(b"BAN").map_err(|e| fields.problem("base_url", e.to_string()));
+    Ok(Arc::new(Varnish {
+        base_url: base_url?,
+        tag_header,
+        ban_header,
+        purge: purge?,
+        ban: ban?,
+        client: context.client.clone(),
+    }))
 }
 
 /// The adapter.
-pub struct Varnish {
-    settings: Settings,
+struct Varnish {
+    /// Where Varnish listens for purges (`http://127.0.0.1:6081`).
+    base_url: HttpUrl,
+    /// The header carrying surrogate keys.
+    tag_header: String,
+    /// The header carrying a ban's path regex.
+    ban_header: String,
+    purge: Method,
+    ban: Method,
     client: reqwest::Client,
-}
-
-fn method(name: &str) -> Method {
-    Method::from_bytes(name.as_bytes()).unwrap_or(Method::POST)
 }
 
 /// Escapes a path for use as a literal at the start of a regex.
@@ -82,36 +84,24 @@ fn regex_prefix(path: &str) -> String {
 }
 
 impl Varnish {
-    pub(super) fn new(settings: Settings, client: reqwest::Client) -> Self {
-        Self { settings, client }
-    }
-
     async fn send(
         &self,
-        verb: &str,
+        method: &Method,
         path: &str,
         headers: &[(&str, String)],
-        not_found_is_done: bool,
     ) -> Result<(), ProviderError> {
-        let url = format!(
-            "{}{path}",
-            self.settings.base_url.as_str().trim_end_matches('/')
-        );
-        let mut request = self.client.request(method(verb), url);
+        let mut request = self
+            .client
+            .request(method.clone(), self.base_url.join(path));
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let response = request.send().await.map_err(|e| transport_error(NAME, e))?;
-        let (status, response_headers, text) = read(response).await;
-        if status.is_success() || (not_found_is_done && status == StatusCode::NOT_FOUND) {
+        let answer = exchange(NAME, request).await?;
+        let not_cached = *method == self.purge && answer.status == StatusCode::NOT_FOUND;
+        if answer.status.is_success() || not_cached {
             Ok(())
         } else {
-            Err(classify_failure(
-                NAME,
-                status,
-                &response_headers,
-                &error_detail(&text),
-            ))
+            Err(answer.failure(NAME))
         }
     }
 }
@@ -136,14 +126,14 @@ fn host_and_path(text: &str) -> (Option<String>, String) {
 #[async_trait]
 impl Provider for Varnish {
     async fn purge(&self, action: &Action) -> Result<(), ProviderError> {
-        let ban = self.settings.ban_header.as_str();
+        let ban = self.ban_header.as_str();
         match action {
             Action::Urls { urls } => {
                 for url in urls {
                     let (host, path) = host_and_path(url);
                     let headers: Vec<(&str, String)> =
                         host.map(|h| ("Host", h)).into_iter().collect();
-                    self.send("PURGE", &path, &headers, true).await?;
+                    self.send(&self.purge, &path, &headers).await?;
                 }
                 Ok(())
             }
@@ -151,25 +141,22 @@ impl Provider for Varnish {
                 for prefix in prefixes {
                     let (host, path) = host_and_path(prefix);
                     let mut headers = vec![(ban, regex_prefix(&path))];
-                    if let Some(host) = host {
-                        headers.push(("X-Ban-Host", host));
-                    }
-                    self.send("BAN", "/", &headers, false).await?;
+                    headers.extend(host.map(|host| ("X-Ban-Host", host)));
+                    self.send(&self.ban, "/", &headers).await?;
                 }
                 Ok(())
             }
             Action::Tags { tags } => {
-                let headers = [(self.settings.tag_header.as_str(), tags.join(" "))];
-                self.send("PURGE", "/", &headers, true).await
+                let headers = [(self.tag_header.as_str(), tags.join(" "))];
+                self.send(&self.purge, "/", &headers).await
             }
-            Action::Everything { .. } => {
-                self.send("BAN", "/", &[(ban, ".".to_string())], false)
-                    .await
-            }
-            other => Err(ProviderError::Permanent {
-                message: format!("{NAME} cannot purge {}", other.kind()),
-            }),
+            Action::Everything { .. } => self.send(&self.ban, "/", &[(ban, ".".to_string())]).await,
+            other => Err(ProviderError::cannot(NAME, other)),
         }
+    }
+
+    fn describe(&self) -> String {
+        self.base_url.to_string()
     }
 }
 

@@ -4,37 +4,49 @@
 //! are surfaced, and its 429 ("one object cache purge every 60 seconds per
 //! install") is a rate limit.
 
-use async_trait::async_trait;
-use serde::Deserialize;
-use serde_json::json;
-use toml::Table;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::http::{classify_failure, error_detail, read, transport_error};
-use super::{Capabilities, DefaultRate, Provider, ProviderError};
-use crate::config::{ConfigError, Rate, Secret, typed_section};
-use crate::job::{Action, ActionKind};
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::http::exchange;
+use super::registry::{Context, Registration};
+use super::settings::{HttpUrl, NonEmpty, base_url_or};
+use super::{Provider, ProviderError};
+use crate::action::{Action, ActionKind};
+use crate::capability::{Capabilities, DefaultRate};
+use crate::config::{Fields, Read};
+use crate::secret::Secret;
+use crate::units::Rate;
+
+const NAME: &str = "WP Engine";
 
 /// The public v1 API.
 pub const DEFAULT_BASE_URL: &str = "https://api.wpengineapi.com/v1";
 
 /// How long WP Engine makes an install wait between object-cache purges.
-const DOCUMENTED_RATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+const DOCUMENTED_RATE_LIMIT: Duration = Duration::from_secs(60);
 
 /// The cache types `scopes` may name.
 const SCOPES: [&str; 4] = ["object", "page", "cdn", "all"];
 
-pub(super) const CAPABILITIES: Capabilities = Capabilities {
-    kinds: &[ActionKind::Everything, ActionKind::Scopes],
-    // The API takes one `type` per call.
-    max_items: &[(ActionKind::Scopes, 1)],
-    check,
-    default_rate: Some(DefaultRate {
-        rate: Rate {
-            calls: 1,
-            period: DOCUMENTED_RATE_LIMIT,
-        },
-        applies_to: purges_object_cache,
-    }),
+pub(super) const PROVIDER: Registration = Registration {
+    capabilities: Capabilities {
+        provider: "wpengine",
+        kinds: &[ActionKind::Everything, ActionKind::Scopes],
+        // The API takes one `type` per call.
+        max_items: &[(ActionKind::Scopes, 1)],
+        check,
+        default_rate: Some(DefaultRate {
+            rate: Rate {
+                calls: 1,
+                period: DOCUMENTED_RATE_LIMIT,
+            },
+            applies_to: purges_object_cache,
+        }),
+    },
+    build,
 };
 
 /// Whether a call purges the object cache: `all`, or an `object` type.
@@ -62,50 +74,31 @@ fn check(action: &Action) -> Result<(), String> {
     }
 }
 
-fn default_base_url() -> url::Url {
-    // A constant, known-valid URL.
-    url::Url::parse(DEFAULT_BASE_URL).unwrap_or_else(|_| unreachable!("constant URL"))
-}
-
-/// `[targets.<id>]` keys of a WP Engine target.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// The install's id.
-    pub install_id: String,
-    /// API username.
-    pub username: String,
-    /// API password.
-    pub password: Secret,
-    /// The API root; the public v1 API by default.
-    #[serde(default = "default_base_url")]
-    pub base_url: url::Url,
-}
-
-impl Settings {
-    pub(super) fn parse(table: Table, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
-        let settings: Settings = typed_section(table, path, errors)?;
-        if settings.install_id.trim().is_empty() {
-            errors.push(ConfigError::new(
-                format!("{path}.install_id"),
-                "must not be empty",
-            ));
-            return None;
-        }
-        Some(settings)
-    }
+fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
+    let install_id: Read<NonEmpty> = fields.required("install_id");
+    let username = fields.secret("username");
+    let password = fields.secret("password");
+    let base_url = base_url_or(fields, DEFAULT_BASE_URL);
+    Ok(Arc::new(WpEngine {
+        install_id: install_id?.0,
+        username: username?,
+        password: password?,
+        base_url: base_url?,
+        client: context.client.clone(),
+    }))
 }
 
 /// The adapter.
-pub struct WpEngine {
-    settings: Settings,
+struct WpEngine {
+    /// The install's id.
+    install_id: String,
+    /// API username.
+    username: Secret,
+    /// API password.
+    password: Secret,
+    /// The API root; the public v1 API by default.
+    base_url: HttpUrl,
     client: reqwest::Client,
-}
-
-impl WpEngine {
-    pub(super) fn new(settings: Settings, client: reqwest::Client) -> Self {
-        Self { settings, client }
-    }
 }
 
 #[async_trait]
@@ -114,33 +107,21 @@ impl Provider for WpEngine {
         let cache_type = match action {
             Action::Everything { .. } => "all",
             Action::Scopes { scopes, .. } if scopes.len() == 1 => scopes[0].as_str(),
-            other => {
-                return Err(ProviderError::Permanent {
-                    message: format!("WP Engine cannot purge {other:?} in one call"),
-                });
-            }
+            other => return Err(ProviderError::cannot(NAME, other)),
         };
-        let url = format!(
-            "{}/installs/{}/purge_cache",
-            self.settings.base_url.as_str().trim_end_matches('/'),
-            self.settings.install_id
-        );
-        let response = self
+        let url = self
+            .base_url
+            .join(&format!("installs/{}/purge_cache", self.install_id));
+        let request = self
             .client
             .post(url)
-            .basic_auth(
-                &self.settings.username,
-                Some(self.settings.password.expose()),
-            )
-            .json(&json!({ "type": cache_type }))
-            .send()
-            .await
-            .map_err(|e| transport_error("WP Engine", e))?;
-        let (status, headers, text) = read(response).await;
-        if status.is_success() {
+            .basic_auth(self.username.expose(), Some(self.password.expose()))
+            .json(&json!({ "type": cache_type }));
+        let answer = exchange(NAME, request).await?;
+        if answer.status.is_success() {
             return Ok(());
         }
-        match classify_failure("WP Engine", status, &headers, &error_detail(&text)) {
+        match answer.failure(NAME) {
             // The documented limit: one object-cache purge per 60 s per install.
             ProviderError::RateLimited {
                 retry_after: None,
@@ -151,5 +132,9 @@ impl Provider for WpEngine {
             }),
             other => Err(other),
         }
+    }
+
+    fn describe(&self) -> String {
+        format!("install {} at {}", self.install_id, self.base_url)
     }
 }

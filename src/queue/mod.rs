@@ -9,133 +9,20 @@
 
 pub mod amqp;
 mod embedded;
+mod error;
+mod letters;
 
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
-
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{QueueBackendKind, QueueSettings};
-use crate::job::Job;
+use crate::job::{Job, TargetId};
 pub use amqp::AmqpQueue;
-pub use embedded::{EmbeddedQueue, FILE_NAME as EMBEDDED_FILE_NAME};
-
-/// Why the queue could not do what was asked. Publishing callers answer 503.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum QueueError {
-    /// The store or broker failed or is unreachable.
-    #[error("queue unavailable: {0}")]
-    Unavailable(String),
-    /// The embedded store is open in another process (one at a time).
-    #[error("the store {0} is open in another process (is purgehook already running?)")]
-    InUse(String),
-}
-
-/// A job delivered to a worker, to be settled.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The job.
-    pub job: Job,
-    /// The backend's handle for settling it.
-    pub tag: DeliveryTag,
-}
-
-/// A backend's handle on a delivery.
-#[derive(Debug, Clone)]
-pub enum DeliveryTag {
-    /// The embedded store's sequence number.
-    Embedded(u64),
-    /// The broker's acknowledgement handle.
-    Amqp(lapin::Acker),
-}
-
-/// What to do, atomically, with a batch of deliveries once the worker knows
-/// their fate: the deliveries are acknowledged only together with the
-/// durable publication of their retries and dead letters.
-#[derive(Debug, Default)]
-pub struct Settlement {
-    /// Deliveries that are done with.
-    pub ack: Vec<DeliveryTag>,
-    /// Jobs to try again after a delay.
-    pub retry: Vec<(Job, Duration)>,
-    /// Jobs that failed for good, with the reason.
-    pub dead: Vec<(Job, String)>,
-}
-
-/// A dead-lettered job (or a message that was not one), with why and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// The letter's id: its job's id when it holds a valid job; otherwise
-    /// the message id the broker copy was given when it was dead-lettered
-    /// (empty for a letter stored before ids existed that has neither).
-    #[serde(default)]
-    pub id: String,
-    /// The target (or, for an unroutable message, its routing key).
-    pub target: String,
-    /// The job as it last ran, when the message was a valid job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job: Option<Job>,
-    /// The message body, when it was not a valid job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// Why it was dead-lettered.
-    pub reason: String,
-    /// How many attempts were made.
-    pub attempts: u32,
-    /// RFC 3339 time it was dead-lettered.
-    pub dead_at: String,
-}
-
-/// Which dead letters to replay: all, one target's, or one id (both may be set).
-#[derive(Debug, Clone, Default)]
-pub struct ReplayFilter {
-    /// Only the letters of this target (their [`DeadLetter::target`]).
-    pub target: Option<String>,
-    /// Only the letter with this id (its [`DeadLetter::id`]).
-    pub id: Option<String>,
-    /// The targets a replayed job may go to (the configured ones); a letter
-    /// whose job names another is left in place. `None`: any.
-    pub configured: Option<BTreeSet<String>>,
-}
-
-impl ReplayFilter {
-    /// Whether `letter` is one of the letters to replay.
-    pub(crate) fn matches(&self, letter: &DeadLetter) -> bool {
-        self.target.as_ref().is_none_or(|t| *t == letter.target)
-            && self.id.as_ref().is_none_or(|id| *id == letter.id)
-    }
-
-    /// The job to queue again for a matching `letter`: its job, attempt
-    /// reset to 0, same id; `None` when it holds no valid job or its target
-    /// is not configured (the letter is then left in place).
-    pub(crate) fn replayable(&self, letter: &DeadLetter) -> Option<Job> {
-        let job = letter.job.as_ref()?;
-        if let Some(configured) = &self.configured
-            && !configured.contains(&job.target)
-        {
-            return None;
-        }
-        Some(Job {
-            attempt: 0,
-            ..job.clone()
-        })
-    }
-}
-
-/// What a replay did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Replayed {
-    /// Letters whose job was queued again (attempt reset to 0), now gone from the dead letters.
-    pub replayed: Vec<DeadLetter>,
-    /// Letters matching the filter that cannot be replayed, left in place:
-    /// they hold no valid job (a producer's bad message), or their job's
-    /// target is not configured.
-    pub skipped: Vec<DeadLetter>,
-}
+pub use embedded::{EmbeddedQueue, FILE_NAME as EMBEDDED_FILE_NAME, WriterStats};
+pub use error::QueueError;
+pub use letters::{DeadLetter, Delivery, DeliveryTag, ReplayFilter, Replayed, Settlement};
 
 /// The queue, whichever backend carries it.
 #[derive(Clone)]
@@ -147,9 +34,9 @@ pub enum Queue {
 }
 
 impl Queue {
-    /// Opens the embedded store in `dir`.
-    pub fn open_embedded(dir: &Path) -> Result<Queue, QueueError> {
-        EmbeddedQueue::open(dir).map(Queue::Embedded)
+    /// Opens the embedded store in `dir` (its file is read off the runtime).
+    pub async fn open_embedded(dir: &Path) -> Result<Queue, QueueError> {
+        EmbeddedQueue::open(dir).await.map(Queue::Embedded)
     }
 
     /// Opens the configured backend: the embedded store, or a connection to
@@ -157,11 +44,11 @@ impl Queue {
     pub async fn open(
         settings: &QueueSettings,
         name: &str,
-        targets: &[String],
+        targets: &[TargetId],
         prefetch: u16,
     ) -> Result<Queue, QueueError> {
         match settings.backend {
-            QueueBackendKind::Embedded => Queue::open_embedded(&settings.path),
+            QueueBackendKind::Embedded => Queue::open_embedded(&settings.path).await,
             QueueBackendKind::Amqp => AmqpQueue::connect(settings, name, targets, prefetch)
                 .await
                 .map(Queue::Amqp),
@@ -179,7 +66,7 @@ impl Queue {
 
     /// The next ready job of `target`, waiting until `deadline` at most
     /// (forever with `None`). `None` when the deadline passed first.
-    pub async fn next(&self, target: &str, deadline: Option<Instant>) -> Option<Delivery> {
+    pub async fn next(&self, target: &TargetId, deadline: Option<Instant>) -> Option<Delivery> {
         match self {
             Queue::Embedded(q) => q.next(target, deadline).await,
             Queue::Amqp(q) => q.next(target, deadline).await,
@@ -223,7 +110,7 @@ impl Queue {
     /// Every dead letter, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
         match self {
-            Queue::Embedded(q) => q.dead_letters(),
+            Queue::Embedded(q) => q.dead_letters().await,
             Queue::Amqp(q) => q.dead_letters().await,
         }
     }
@@ -240,10 +127,13 @@ impl Queue {
         }
     }
 
-    /// Closes the backend's connections; unsettled deliveries are redelivered.
+    /// Closes the backend: the store's file (once what was sent is
+    /// written), or the broker connections (unsettled deliveries are
+    /// redelivered).
     pub async fn close(&self) {
-        if let Queue::Amqp(q) = self {
-            q.close().await;
+        match self {
+            Queue::Embedded(q) => q.close().await,
+            Queue::Amqp(q) => q.close().await,
         }
     }
 

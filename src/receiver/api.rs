@@ -11,10 +11,11 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::ReceiverState;
-use super::action_body::parse_action;
 use super::error::ReceiveError;
 use super::hooks::read_body;
-use crate::job::Job;
+use crate::action::Action;
+use crate::capability::Refusal;
+use crate::job::{Job, TargetId};
 use crate::queue::ReplayFilter;
 use crate::telemetry;
 
@@ -104,36 +105,35 @@ fn purge_job(
         None if body.contains_key("kind") => (serde_json::Value::Object(body), ""),
         None => return Err(bad_request("action", "missing")),
     };
-    let capabilities = state
-        .targets
-        .get(&target)
-        .ok_or_else(|| ReceiveError::UnknownTarget(target.clone()))?;
+    let capabilities = TargetId::new(&target)
+        .ok()
+        .and_then(|id| Some((state.targets.get(&id)?, id)));
+    let Some((capabilities, target)) = capabilities else {
+        return Err(ReceiveError::UnknownTarget(target));
+    };
     // Where a field of the action is, in the body as sent.
     let field = |inner: &str| match (inner, prefix) {
         ("", "") => "body".to_string(),
         ("", _) => "action".to_string(),
         (inner, prefix) => format!("{prefix}{inner}"),
     };
-    let action = parse_action(action)
+    let action = Action::from_json(action)
         .map_err(|invalid| bad_request(field(&invalid.field), invalid.problem))?;
-    if let Err(invalid) = action.validate() {
-        return Err(bad_request(field(&invalid.field), invalid.problem));
-    }
-    if !capabilities.supports(action.kind()) {
-        let kinds: Vec<&str> = capabilities.kinds.iter().map(|k| k.as_str()).collect();
-        return Err(bad_request(
+    match capabilities.accepts(&action) {
+        Ok(()) => Ok(Job::new(target, action, None)),
+        Err(Refusal::Invalid(invalid)) => Err(bad_request(field(&invalid.field), invalid.problem)),
+        Err(Refusal::Kind { kind, .. }) => Err(bad_request(
             field("kind"),
             format!(
-                "target {target:?} does not take {} purges; it takes {}",
-                action.kind(),
-                kinds.join(", ")
+                "target {target:?} does not take {kind} purges; it takes {}",
+                capabilities.kind_names()
             ),
-        ));
+        )),
+        Err(refusal @ Refusal::Value(_)) => Err(bad_request(
+            field(""),
+            format!("target {target:?}: {refusal}"),
+        )),
     }
-    capabilities
-        .accepts(&action)
-        .map_err(|problem| bad_request(field(""), format!("target {target:?}: {problem}")))?;
-    Ok(Job::new(target, action, None))
 }
 
 /// `POST /api/v1/purge`.
@@ -145,13 +145,13 @@ async fn purge(
     authorize(&request, &state)?;
     let body = json_body(&request, payload, &state).await?;
     let job = purge_job(body, &state).inspect_err(|error| {
-        tracing::warn!(code = error.code(), %error, "purge request refused");
+        tracing::warn!(code = error.code_name(), %error, "purge request refused");
     })?;
     if let Err(error) = state.queue.publish(std::slice::from_ref(&job)).await {
         tracing::error!(%error, "cannot queue purge request; answered 503");
         return Err(ReceiveError::Unavailable);
     }
-    telemetry::jobs_queued(&job.target, 1);
+    telemetry::jobs_queued(job.target.as_str(), 1);
     tracing::info!(target_id = %job.target, job_id = %job.id, kind = %job.action.kind(), "purge requested through the API");
     Ok(HttpResponse::Accepted().json(json!({"job_id": job.id, "target": job.target})))
 }

@@ -1,10 +1,13 @@
-//! [`ReceiveError`]: every way an inbound request can fail, and the status
-//! and JSON body (`{"error", "message"}`) each one gets. Messages are for
-//! the sender; they never carry secrets or internal details.
+//! [`ReceiveError`]: every way an inbound request can fail, the [`ErrorCode`]
+//! and status each one gets, and the JSON body (`{"error", "message"}`).
+//! Messages are for the sender; they never carry secrets or internal
+//! details. The command line reads the same [`ErrorCode`]s back from the
+//! API.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::rules::RouteError;
@@ -12,6 +15,39 @@ use crate::source::VerifyError;
 
 /// Seconds a sender is asked to wait when the queue cannot take its event.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// The stable, machine-readable code of an error answer (`"error"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No such source.
+    UnknownSource,
+    /// The body is over the limit.
+    BodyTooLarge,
+    /// The body could not be read or parsed, or a header is malformed.
+    BadRequest,
+    /// The body could not be read from the connection.
+    BadBody,
+    /// A missing or wrong signature, or a stale timestamp.
+    BadSignature,
+    /// A matching rule cannot make a valid purge from the event.
+    UnprocessableEvent,
+    /// The queue cannot take jobs now.
+    QueueUnavailable,
+    /// No such endpoint.
+    NotFound,
+    /// No or wrong bearer token.
+    Unauthorized,
+    /// An API body that is wrong; names the field.
+    InvalidRequest,
+    /// No such target.
+    UnknownTarget,
+    /// No dead letter with that id.
+    NoDeadLetter,
+    /// A code this build does not know (from a newer server).
+    #[serde(other)]
+    Other,
+}
 
 /// Why a request was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +61,9 @@ pub enum ReceiveError {
     /// The body could not be read from the connection.
     #[error("the body could not be read")]
     Unreadable,
+    /// The hook URL's query string is malformed.
+    #[error("the query string is not valid: {0}")]
+    BadQuery(String),
     /// Signature or shape problems, from the source's scheme.
     #[error(transparent)]
     Verify(#[from] VerifyError),
@@ -58,20 +97,47 @@ pub enum ReceiveError {
 
 impl ReceiveError {
     /// The stable machine-readable code of the error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ReceiveError::UnknownSource(_) => "unknown_source",
-            ReceiveError::TooLarge(_) => "body_too_large",
-            ReceiveError::Unreadable => "bad_body",
-            ReceiveError::Verify(e) if e.is_unauthenticated() => "bad_signature",
-            ReceiveError::Verify(_) => "bad_request",
-            ReceiveError::Route(_) => "unprocessable_event",
-            ReceiveError::Unavailable => "queue_unavailable",
-            ReceiveError::NotFound => "not_found",
-            ReceiveError::Unauthorized(_) => "unauthorized",
-            ReceiveError::BadRequest { .. } => "invalid_request",
-            ReceiveError::UnknownTarget(_) => "unknown_target",
-            ReceiveError::NoDeadLetter(_) => "no_dead_letter",
+            ReceiveError::UnknownSource(_) => ErrorCode::UnknownSource,
+            ReceiveError::TooLarge(_) => ErrorCode::BodyTooLarge,
+            ReceiveError::Unreadable => ErrorCode::BadBody,
+            ReceiveError::BadQuery(_) => ErrorCode::BadRequest,
+            ReceiveError::Verify(e) if e.is_unauthenticated() => ErrorCode::BadSignature,
+            ReceiveError::Verify(_) => ErrorCode::BadRequest,
+            ReceiveError::Route(_) => ErrorCode::UnprocessableEvent,
+            ReceiveError::Unavailable => ErrorCode::QueueUnavailable,
+            ReceiveError::NotFound => ErrorCode::NotFound,
+            ReceiveError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ReceiveError::BadRequest { .. } => ErrorCode::InvalidRequest,
+            ReceiveError::UnknownTarget(_) => ErrorCode::UnknownTarget,
+            ReceiveError::NoDeadLetter(_) => ErrorCode::NoDeadLetter,
+        }
+    }
+
+    /// The code as a metric label or log field.
+    pub fn code_name(&self) -> &'static str {
+        self.code().as_str()
+    }
+}
+
+impl ErrorCode {
+    /// The code as written in answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::UnknownSource => "unknown_source",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::BadBody => "bad_body",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::UnprocessableEvent => "unprocessable_event",
+            ErrorCode::QueueUnavailable => "queue_unavailable",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnknownTarget => "unknown_target",
+            ErrorCode::NoDeadLetter => "no_dead_letter",
+            ErrorCode::Other => "other",
         }
     }
 }
@@ -84,7 +150,7 @@ impl ResponseError for ReceiveError {
             | ReceiveError::UnknownTarget(_)
             | ReceiveError::NoDeadLetter(_) => StatusCode::NOT_FOUND,
             ReceiveError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ReceiveError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ReceiveError::BadRequest { .. } | ReceiveError::BadQuery(_) => StatusCode::BAD_REQUEST,
             ReceiveError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ReceiveError::Unreadable => StatusCode::BAD_REQUEST,
             ReceiveError::Verify(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,

@@ -26,8 +26,8 @@ pub async fn receive(
     let source_id = source_id.into_inner();
     let result = handle(&source_id, &request, payload, &state).await;
     if let Err(error) = &result {
-        tracing::warn!(source = %source_id, code = error.code(), %error, "webhook refused");
-        telemetry::webhook(&source_id, error.code());
+        tracing::warn!(source = %source_id, code = error.code_name(), %error, "webhook refused");
+        telemetry::webhook(&source_id, error.code_name());
     }
     result
 }
@@ -43,11 +43,12 @@ async fn handle(
         .get(source_id)
         .ok_or_else(|| ReceiveError::UnknownSource(source_id.to_string()))?;
     let body = read_body(request, payload, state.max_body_bytes).await?;
+    let query = web::Query::<BTreeMap<String, String>>::from_query(request.query_string())
+        .map_err(|error| ReceiveError::BadQuery(error.to_string()))?
+        .into_inner();
     let inbound = Inbound {
         headers: headers(request),
-        query: web::Query::<BTreeMap<String, String>>::from_query(request.query_string())
-            .map(web::Query::into_inner)
-            .unwrap_or_default(),
+        query,
         body,
     };
     let event_id = Uuid::now_v7();
@@ -89,7 +90,7 @@ async fn handle(
     let job_ids: Vec<Uuid> = routed.jobs.iter().map(|j| j.id).collect();
     telemetry::webhook(source_id, "accepted");
     for job in &routed.jobs {
-        telemetry::jobs_queued(&job.target, 1);
+        telemetry::jobs_queued(job.target.as_str(), 1);
     }
     tracing::info!(
         source = %source_id,

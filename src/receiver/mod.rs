@@ -3,7 +3,6 @@
 //! share, and the servers built on a listener: the receiver's, and a
 //! worker's operations-only one.
 
-mod action_body;
 mod api;
 mod error;
 mod health;
@@ -15,12 +14,13 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
-use crate::config::Secret;
-use crate::provider::Capabilities;
+use crate::capability::Capabilities;
+use crate::job::TargetId;
 use crate::queue::Queue;
 use crate::rules::RuleSet;
+use crate::secret::Secret;
 use crate::source::Source;
-pub use error::ReceiveError;
+pub use error::{ErrorCode, ReceiveError};
 pub use health::OpsState;
 
 /// What the handlers share.
@@ -34,7 +34,7 @@ pub struct ReceiverState {
     /// Largest accepted body.
     pub max_body_bytes: usize,
     /// What each configured target accepts, for the purge API.
-    pub targets: BTreeMap<String, Capabilities>,
+    pub targets: BTreeMap<TargetId, Capabilities>,
     /// Bearer tokens of the API (`[server] api_tokens`).
     pub api_tokens: Vec<Secret>,
 }

@@ -1,23 +1,24 @@
 //! Routing rules: [`RuleSet::compile`] turns `[[rules]]` into compiled
-//! conditions and action templates (every error at start-up, naming the
+//! conditions and action templates (every problem at start-up, naming the
 //! rule), and [`RuleSet::route`] maps one verified [`Event`] to the jobs it
 //! asks for. Pure and synchronous: no I/O, no clock.
 
 mod action;
-pub(crate) mod expressions;
+mod render;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use minijinja::value::Value;
 use serde::Serialize;
 use wildmatch::WildMatch;
 
-use crate::config::{ConfigError, Settings};
-use crate::job::Job;
-use crate::provider::Capabilities;
+use crate::capability::Capabilities;
+use crate::config::{Problems, RuleSettings};
+use crate::job::{Job, TargetId};
 use crate::source::{Event, EventData, Unverified};
+use crate::template::{Compiled, TemplateError, compile};
 use action::ActionTemplate;
-use expressions::{Compiled, compile, describe};
+pub use render::RenderError;
 
 struct Rule {
     name: String,
@@ -30,7 +31,7 @@ struct Rule {
 /// The compiled rules of a configuration.
 pub struct RuleSet {
     rules: Vec<Rule>,
-    capabilities: BTreeMap<String, Capabilities>,
+    targets: BTreeMap<TargetId, Capabilities>,
 }
 
 /// What routing an event produced.
@@ -47,122 +48,55 @@ pub struct Routed {
 /// An event that a matching rule could not turn into valid jobs: the
 /// sender's data does not fit the rule (→ 422). Names rule and action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("rule {rule:?}: {message}")]
+#[error("rule {rule:?}: {problem}")]
 pub struct RouteError {
     /// The rule's name.
     pub rule: String,
-    /// What went wrong, naming the action and field.
-    pub message: String,
+    /// What went wrong.
+    pub problem: RouteProblem,
+}
+
+/// What went wrong routing an event through a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteProblem {
+    /// The condition failed to evaluate.
+    #[error("when: {0}")]
+    Condition(TemplateError),
+    /// An action's values could not be rendered.
+    #[error("actions[{action}]: {error}")]
+    Render {
+        /// The action's index in the rule.
+        action: usize,
+        /// Why.
+        error: RenderError,
+    },
+    /// The target's provider refuses the action made.
+    #[error("actions[{action}] (target {target:?}): {refusal}")]
+    Refused {
+        /// The action's index in the rule.
+        action: usize,
+        /// The target.
+        target: TargetId,
+        /// Why.
+        refusal: crate::capability::Refusal,
+    },
 }
 
 impl RuleSet {
-    /// Compiles every rule of `settings`, checking sources, targets, action
-    /// kinds against each target's provider, and literal values.
-    pub fn compile(settings: &Settings) -> Result<RuleSet, Vec<ConfigError>> {
-        let env = expressions::environment();
-        let capabilities: BTreeMap<String, Capabilities> = settings
-            .targets
+    /// Compiles `rules`, checking their sources against `sources`, their
+    /// targets and action kinds against `targets`, and their literal values
+    /// against each target's provider. Every problem is recorded.
+    pub fn compile(
+        rules: &[RuleSettings],
+        sources: &BTreeSet<String>,
+        targets: BTreeMap<TargetId, Capabilities>,
+        problems: &mut Problems,
+    ) -> RuleSet {
+        let rules = rules
             .iter()
-            .map(|(id, t)| (id.clone(), t.provider.capabilities()))
+            .map(|rule| compile_rule(rule, sources, &targets, problems))
             .collect();
-        let mut errors = Vec::new();
-        let mut rules = Vec::new();
-        for (index, rule) in settings.rules.iter().enumerate() {
-            let path = format!("rules[{index}]");
-            let mut error = |key: &str, message: String| {
-                let at = if key.is_empty() {
-                    path.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                errors.push(ConfigError::new(
-                    at,
-                    format!("rule {:?}: {message}", rule.name),
-                ));
-            };
-            if !settings.sources.contains_key(&rule.source) {
-                error(
-                    "source",
-                    format!(
-                        "unknown source {:?}; define [sources.{}]",
-                        rule.source, rule.source
-                    ),
-                );
-            }
-            let when = match &rule.when {
-                Some(condition) => match compile(env, condition) {
-                    Ok(compiled) => Some(compiled),
-                    Err(message) => {
-                        error("when", message);
-                        None
-                    }
-                },
-                None => None,
-            };
-            if rule.actions.is_empty() {
-                error(
-                    "actions",
-                    "at least one [[rules.actions]] is required".into(),
-                );
-            }
-            let mut actions = Vec::new();
-            for (number, table) in rule.actions.iter().enumerate() {
-                let key = |k: &str| {
-                    if k.is_empty() {
-                        format!("actions[{number}]")
-                    } else {
-                        format!("actions[{number}].{k}")
-                    }
-                };
-                match ActionTemplate::compile(env, table.clone()) {
-                    Err((k, message)) => error(&key(&k), message),
-                    Ok(template) => match capabilities.get(&template.target) {
-                        None => error(
-                            &key("target"),
-                            format!(
-                                "unknown target {:?}; define [targets.{}]",
-                                template.target, template.target
-                            ),
-                        ),
-                        Some(caps) if !caps.supports(template.kind()) => {
-                            let provider = settings.targets[&template.target].provider.name();
-                            error(
-                                &key(""),
-                                format!(
-                                    "target {:?} ({provider}) does not support {} actions",
-                                    template.target,
-                                    template.kind()
-                                ),
-                            );
-                        }
-                        Some(caps) => {
-                            // Literal actions are checked now; templated ones per event.
-                            if let Ok(Some(action)) = template.render(&Value::UNDEFINED)
-                                && let Err(message) = caps.accepts(&action)
-                            {
-                                error(&key(""), format!("target {:?}: {message}", template.target));
-                            }
-                            actions.push(template);
-                        }
-                    },
-                }
-            }
-            rules.push(Rule {
-                name: rule.name.clone(),
-                source: rule.source.clone(),
-                event: WildMatch::new(&rule.event),
-                when,
-                actions,
-            });
-        }
-        if errors.is_empty() {
-            Ok(RuleSet {
-                rules,
-                capabilities,
-            })
-        } else {
-            Err(errors)
-        }
+        RuleSet { rules, targets }
     }
 
     /// How many rules there are.
@@ -198,44 +132,130 @@ impl RuleSet {
             if rule.source != event.source || !rule.event.matches(&event.event_type) {
                 continue;
             }
-            let fail = |message: String| RouteError {
+            let fail = |problem| RouteError {
                 rule: rule.name.clone(),
-                message,
+                problem,
             };
             if let Some(condition) = &rule.when {
                 let holds = condition
                     .eval(ctx.clone())
-                    .map_err(|e| fail(format!("when: {}", describe(&e))))?;
+                    .map_err(|e| fail(RouteProblem::Condition(e.into())))?;
                 if !holds.is_true() {
                     continue;
                 }
             }
             routed.matched_rules.push(rule.name.clone());
-            for (number, template) in rule.actions.iter().enumerate() {
-                let action = template
+            for (action, template) in rule.actions.iter().enumerate() {
+                let made = template
                     .render(&ctx)
-                    .map_err(|m| fail(format!("actions[{number}]: {m}")))?;
-                let Some(action) = action else {
+                    .map_err(|error| fail(RouteProblem::Render { action, error }))?;
+                let Some(made) = made else {
                     routed.notes.push(format!(
-                        "rule {:?} actions[{number}]: nothing to purge for this event",
+                        "rule {:?} actions[{action}]: nothing to purge for this event",
                         rule.name
                     ));
                     continue;
                 };
-                if let Some(caps) = self.capabilities.get(&template.target) {
-                    caps.accepts(&action).map_err(|m| {
-                        fail(format!(
-                            "actions[{number}] (target {:?}): {m}",
-                            template.target
-                        ))
+                if let Some(capabilities) = self.targets.get(&template.target) {
+                    capabilities.accepts(&made).map_err(|refusal| {
+                        fail(RouteProblem::Refused {
+                            action,
+                            target: template.target.clone(),
+                            refusal,
+                        })
                     })?;
                 }
-                routed
-                    .jobs
-                    .push(Job::new(&template.target, action, Some(event.reference())));
+                let job = Job::new(template.target.clone(), made, Some(event.reference()));
+                routed.jobs.push(job);
             }
         }
         Ok(routed)
+    }
+}
+
+fn compile_rule(
+    rule: &RuleSettings,
+    sources: &BTreeSet<String>,
+    targets: &BTreeMap<TargetId, Capabilities>,
+    problems: &mut Problems,
+) -> Rule {
+    let mut problem = |key: &str, message: String| {
+        let at = match key {
+            "" => rule.path.clone(),
+            key if key.starts_with('[') => format!("{}{key}", rule.path),
+            key => format!("{}.{key}", rule.path),
+        };
+        problems.at(at, format!("rule {:?}: {message}", rule.name));
+    };
+    if !sources.contains(&rule.source) {
+        let source = &rule.source;
+        problem(
+            "source",
+            format!("unknown source {source:?}; define [sources.{source}]"),
+        );
+    }
+    let when = rule.when.as_deref().and_then(|condition| {
+        compile(condition)
+            .map_err(|e| problem("when", e.to_string()))
+            .ok()
+    });
+    let mut actions = Vec::new();
+    for (index, table) in rule.actions.iter().enumerate() {
+        let at = |key: &str| match key {
+            "" => format!("actions[{index}]"),
+            key => format!("actions[{index}].{key}"),
+        };
+        match ActionTemplate::compile(table.clone()) {
+            Err((key, message)) => problem(&at(&key), message),
+            Ok(template) => match check_template(&template, targets) {
+                Ok(()) => actions.push(template),
+                Err((key, message)) => problem(&at(key), message),
+            },
+        }
+    }
+    Rule {
+        name: rule.name.clone(),
+        source: rule.source.clone(),
+        event: WildMatch::new(&rule.event),
+        when,
+        actions,
+    }
+}
+
+/// Checks an action template against its target: the target exists and
+/// takes the kind, and a fully literal action is one its provider accepts
+/// (templated values are checked per event). The error's key is `target`
+/// or `""` (the action).
+fn check_template(
+    template: &ActionTemplate,
+    targets: &BTreeMap<TargetId, Capabilities>,
+) -> Result<(), (&'static str, String)> {
+    let target = &template.target;
+    let Some(capabilities) = targets.get(target) else {
+        return Err((
+            "target",
+            format!("unknown target {target:?}; define [targets.{target}]"),
+        ));
+    };
+    if !capabilities.supports(template.kind()) {
+        return Err((
+            "",
+            format!(
+                "target {target:?} ({}) does not support {} actions",
+                capabilities.provider,
+                template.kind()
+            ),
+        ));
+    }
+    if !template.is_literal() {
+        return Ok(());
+    }
+    match template.render(&Value::UNDEFINED) {
+        Ok(Some(action)) => capabilities
+            .accepts(&action)
+            .map_err(|refusal| ("", format!("target {target:?}: {refusal}"))),
+        Ok(None) => Ok(()),
+        Err(error) => Err(("", error.to_string())),
     }
 }
 

@@ -1,8 +1,9 @@
 use std::path::Path;
 
 use super::*;
-use crate::config::{Secret, SourceKind, SourceSettings, from_toml};
-use crate::job::Action;
+use crate::action::Action;
+use crate::config::{ConfigError, SourceSettings, Unread, from_toml};
+use crate::secret::Secret;
 use crate::source::{Inbound, Received, Source};
 
 const BASE: &str = r#"
@@ -25,9 +26,11 @@ password = "pw"
 "#;
 
 fn compile(rules: &str) -> Result<RuleSet, Vec<ConfigError>> {
-    let settings = from_toml(&format!("{BASE}{rules}"), Path::new("t.toml"), Vec::new())
-        .expect("config shape is valid");
-    RuleSet::compile(&settings)
+    let loaded = from_toml(&format!("{BASE}{rules}"), Path::new("t.toml"), Vec::new())
+        .expect("config is TOML");
+    crate::app::Prepared::new(loaded)
+        .map(|prepared| prepared.rules)
+        .map_err(|errors| errors.errors)
 }
 
 fn compile_errors(rules: &str) -> Vec<String> {
@@ -38,16 +41,17 @@ fn compile_errors(rules: &str) -> Vec<String> {
 }
 
 /// An event as the source would make it, previewed (no signature needed here).
-fn preview(kind: SourceKind, id: &str, headers: &[(&str, &str)], body: &[u8]) -> Unverified {
-    let source = Source::new(
-        id,
-        &SourceSettings {
-            kind,
-            secrets: vec![Secret::from_value("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
-            tolerance: std::time::Duration::from_secs(300),
+fn preview(kind: &str, id: &str, headers: &[(&str, &str)], body: &[u8]) -> Unverified {
+    let settings = SourceSettings {
+        kind: Some(kind.to_string()),
+        secrets: vec![Secret::from_value("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
+        options: Unread {
+            path: format!("sources.{id}"),
+            ..Unread::default()
         },
-    )
-    .unwrap();
+    };
+    let mut problems = Problems::new(Path::new("t.toml"), Default::default());
+    let source = Source::new(id, &settings, &mut problems).unwrap();
     let inbound = Inbound {
         headers: headers
             .iter()
@@ -56,7 +60,7 @@ fn preview(kind: SourceKind, id: &str, headers: &[(&str, &str)], body: &[u8]) ->
         body: body.to_vec(),
         ..Default::default()
     };
-    match source.preview(&inbound).unwrap() {
+    match source.preview(inbound, None).unwrap() {
         Received::Event(event) => event,
         Received::Ping { .. } => panic!("ping"),
     }
@@ -66,7 +70,7 @@ fn wp_post(id: &str, post_type: &str) -> Unverified {
     let body = format!(
         r#"{{"type":"post.published","data":{{"post":{{"ID":{id},"post_type":"{post_type}"}}}}}}"#
     );
-    preview(SourceKind::Standard, "wp", &[], body.as_bytes())
+    preview("standard", "wp", &[], body.as_bytes())
 }
 
 const POST_RULE: &str = r#"
@@ -113,12 +117,7 @@ fn conditions_and_globs_filter_events() {
             .jobs
             .is_empty()
     );
-    let other = preview(
-        SourceKind::Standard,
-        "wp",
-        &[],
-        br#"{"type":"comment.created"}"#,
-    );
+    let other = preview("standard", "wp", &[], br#"{"type":"comment.created"}"#);
     let routed = rules.preview(&other).unwrap();
     assert!(routed.matched_rules.is_empty() && routed.jobs.is_empty());
 }
@@ -137,7 +136,10 @@ fn string_ids_are_coerced_and_garbage_is_a_named_error() {
     let error = rules.preview(&wp_post("\"abc\"", "post")).unwrap_err();
     assert_eq!(error.rule, "published post");
     assert!(
-        error.message.contains("post_ids: abc is not a post id"),
+        error
+            .problem
+            .to_string()
+            .contains("post_ids: abc is not a post id"),
         "{error}"
     );
     assert!(rules.preview(&wp_post("-3", "post")).is_err());
@@ -160,12 +162,7 @@ urls = ['''{{ payload | changed_files | select('matching', '\\.md$')
     )
     .unwrap();
     let push = include_bytes!("../../tests/fixtures/github/push-with-new-branch.payload.json");
-    let event = preview(
-        SourceKind::Github,
-        "github",
-        &[("x-github-event", "push")],
-        push,
-    );
+    let event = preview("github", "github", &[("x-github-event", "push")], push);
     let routed = rules.preview(&event).unwrap();
     assert_eq!(
         routed.jobs[0].action,
@@ -174,12 +171,7 @@ urls = ['''{{ payload | changed_files | select('matching', '\\.md$')
         }
     );
     let tag = include_bytes!("../../tests/fixtures/github/push-payload.json");
-    let event = preview(
-        SourceKind::Github,
-        "github",
-        &[("x-github-event", "push")],
-        tag,
-    );
+    let event = preview("github", "github", &[("x-github-event", "push")], tag);
     assert!(
         rules.preview(&event).unwrap().jobs.is_empty(),
         "a tag push is not on master"
@@ -200,22 +192,20 @@ scopes = ["{{ payload.scope }}"]
     )
     .unwrap();
     let event = preview(
-        SourceKind::Standard,
+        "standard",
         "wp",
         &[],
         br#"{"type":"x","scope":"everything-please"}"#,
     );
     let error = rules.preview(&event).unwrap_err();
     assert!(
-        error.message.contains("unknown WP Engine cache type"),
+        error
+            .problem
+            .to_string()
+            .contains("unknown WP Engine cache type"),
         "{error}"
     );
-    let event = preview(
-        SourceKind::Standard,
-        "wp",
-        &[],
-        br#"{"type":"x","scope":"page"}"#,
-    );
+    let event = preview("standard", "wp", &[], br#"{"type":"x","scope":"page"}"#);
     assert_eq!(
         rules.preview(&event).unwrap().jobs[0].action,
         Action::Scopes {

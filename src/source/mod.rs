@@ -1,5 +1,5 @@
-//! Inbound sources: verifying a delivery's signature with the source's scheme
-//! and normalizing it into an [`Event`].
+//! Inbound sources: verifying a delivery's signature with the source's
+//! [`Scheme`](scheme::Scheme) and normalizing it into an [`Event`].
 //!
 //! Verification is by type: an [`Event`] can only be made by
 //! [`Source::verify`], and only events route to jobs that reach the queue
@@ -8,6 +8,7 @@
 
 mod body;
 mod github;
+pub mod scheme;
 mod signature;
 mod standard;
 mod woocommerce;
@@ -15,12 +16,15 @@ mod wp_webhooks;
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::config::{ConfigError, Secret, SourceKind, SourceSettings};
+use crate::config::{Problems, SourceSettings};
 use crate::job::EventRef;
+use crate::secret::Secret;
+use scheme::{Scheme, SignError, Signed};
 
 /// A delivery as it arrived: lower-cased header names, query parameters and
 /// the raw body, exactly as signed.
@@ -136,34 +140,60 @@ impl VerifyError {
 }
 
 /// A configured source: its id, scheme and secrets.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Source {
     id: String,
-    kind: SourceKind,
+    kind: &'static str,
     secrets: Vec<Secret>,
-    tolerance: Duration,
+    scheme: Arc<dyn Scheme>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Source {
-    /// Builds a source from its settings, checking that its secrets fit its scheme.
-    pub fn new(id: &str, settings: &SourceSettings) -> Result<Source, ConfigError> {
-        if settings.secrets.is_empty() {
-            return Err(ConfigError::new(
-                format!("sources.{id}.secrets"),
-                "at least one secret is required",
-            ));
-        }
+    /// Builds the source `id` from its settings: its scheme reads its own
+    /// keys and checks that the secrets fit it. `None` when anything is
+    /// wrong (every problem is recorded).
+    pub fn new(id: &str, settings: &SourceSettings, problems: &mut Problems) -> Option<Source> {
+        let path = &settings.options.path;
+        let Some(kind) = settings.kind.as_deref() else {
+            problems.at(
+                format!("{path}.kind"),
+                format!("missing; expected one of {}", scheme::names()),
+            );
+            return None;
+        };
+        let Some(registration) = scheme::find(kind) else {
+            problems.at(
+                format!("{path}.kind"),
+                format!("unknown kind {kind:?}; expected one of {}", scheme::names()),
+            );
+            return None;
+        };
+        let mut fields = settings.options.fields(problems);
+        let built = (registration.build)(&mut fields);
+        let finished = fields.finish();
+        let scheme: Arc<dyn Scheme> = Arc::from(built.ok()?);
+        let mut fits = true;
         for (index, secret) in settings.secrets.iter().enumerate() {
-            if settings.kind == SourceKind::Standard {
-                standard::decode_secret(secret)
-                    .map_err(|e| ConfigError::new(format!("sources.{id}.secrets[{index}]"), e))?;
+            if let Err(problem) = scheme.check_secret(secret) {
+                problems.at(format!("{path}.secrets[{index}]"), problem);
+                fits = false;
             }
         }
-        Ok(Source {
+        (finished.is_ok() && fits).then(|| Source {
             id: id.to_string(),
-            kind: settings.kind,
+            kind: registration.name,
             secrets: settings.secrets.clone(),
-            tolerance: settings.tolerance,
+            scheme,
         })
     }
 
@@ -172,9 +202,14 @@ impl Source {
         &self.id
     }
 
-    /// The scheme.
-    pub fn kind(&self) -> SourceKind {
+    /// The scheme's name (`github`, `standard`…).
+    pub fn kind(&self) -> &'static str {
         self.kind
+    }
+
+    /// The secrets (for summaries: [`Secret::origin`]).
+    pub fn secrets(&self) -> &[Secret] {
+        &self.secrets
     }
 
     /// Checks the delivery's signature against every secret of the source
@@ -184,71 +219,58 @@ impl Source {
         inbound: &Inbound,
         now: SystemTime,
     ) -> Result<Received<Event>, VerifyError> {
-        let ping = match self.kind {
-            SourceKind::Github => github::verify(inbound, &self.secrets)?,
-            SourceKind::Standard => standard::verify(inbound, &self.secrets, now, self.tolerance)?,
-            SourceKind::WpWebhooks => wp_webhooks::verify(inbound, &self.secrets)?,
-            SourceKind::Woocommerce => woocommerce::verify(inbound, &self.secrets)?,
-        };
-        if let Some(event_type) = ping {
+        if let Some(event_type) = self.scheme.verify(inbound, &self.secrets, now)? {
             return Ok(Received::Ping { event_type });
         }
-        Ok(match self.normalize(inbound)? {
+        Ok(match self.scheme.normalize(&self.id, inbound)? {
             Received::Ping { event_type } => Received::Ping { event_type },
             Received::Event(data) => Received::Event(Event(data)),
         })
     }
 
-    /// Normalizes a delivery without checking its signature (dry runs).
-    pub fn preview(&self, inbound: &Inbound) -> Result<Received<Unverified>, VerifyError> {
-        Ok(match self.normalize(inbound)? {
+    /// Normalizes a delivery without checking its signature (dry runs);
+    /// `event_type`, when given, is put where the sender puts it.
+    pub fn preview(
+        &self,
+        mut inbound: Inbound,
+        event_type: Option<&str>,
+    ) -> Result<Received<Unverified>, VerifyError> {
+        if let Some(event_type) = event_type {
+            self.scheme.name_event(&mut inbound, event_type);
+        }
+        Ok(match self.scheme.normalize(&self.id, &inbound)? {
             Received::Ping { event_type } => Received::Ping { event_type },
             Received::Event(data) => Received::Event(Unverified(data)),
         })
     }
 
-    fn normalize(&self, inbound: &Inbound) -> Result<Received<EventData>, VerifyError> {
-        match self.kind {
-            SourceKind::Github => github::normalize(&self.id, inbound),
-            SourceKind::Standard => standard::normalize(&self.id, inbound),
-            SourceKind::WpWebhooks => wp_webhooks::normalize(&self.id, inbound),
-            SourceKind::Woocommerce => woocommerce::normalize(&self.id, inbound),
-        }
-    }
-
-    /// The headers that make `body` a validly signed delivery of `event_type`
-    /// for this source, signed with its first secret, as the real sender
-    /// would send them.
-    pub fn sign(&self, body: &[u8], event_type: &str, now: SystemTime) -> Vec<(String, String)> {
-        let secret = &self.secrets[0];
-        match self.kind {
-            SourceKind::Github => github::sign(secret, body, event_type),
-            SourceKind::Standard => standard::sign(secret, body, now),
-            SourceKind::WpWebhooks => wp_webhooks::sign(secret, body),
-            SourceKind::Woocommerce => woocommerce::sign(secret, body, event_type),
-        }
+    /// The headers (and query) that make `body` a validly signed delivery of
+    /// `event_type` (the scheme's usual one when `None`) for this source,
+    /// signed with its first secret, as the real sender would send them.
+    pub fn sign(
+        &self,
+        body: &[u8],
+        event_type: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Signed, SignError> {
+        let secret = self
+            .secrets
+            .first()
+            .ok_or_else(|| SignError("the source has no secret".into()))?;
+        let event_type = event_type.unwrap_or(self.scheme.default_event());
+        self.scheme.sign(secret, body, event_type, now)
     }
 }
 
-/// Builds every configured source; errors name the source and key.
+/// Builds every configured source; problems name the source and key.
 pub fn build_all(
     settings: &BTreeMap<String, SourceSettings>,
-) -> Result<BTreeMap<String, Source>, Vec<ConfigError>> {
-    let mut sources = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (id, source) in settings {
-        match Source::new(id, source) {
-            Ok(source) => {
-                sources.insert(id.clone(), source);
-            }
-            Err(error) => errors.push(error),
-        }
-    }
-    if errors.is_empty() {
-        Ok(sources)
-    } else {
-        Err(errors)
-    }
+    problems: &mut Problems,
+) -> BTreeMap<String, Source> {
+    settings
+        .iter()
+        .filter_map(|(id, source)| Some((id.clone(), Source::new(id, source, problems)?)))
+        .collect()
 }
 
 fn event_data(

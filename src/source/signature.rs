@@ -1,17 +1,17 @@
-//! HMAC-SHA256 and constant-time comparison against several secrets.
+//! HMAC (ring's, which takes keys of any length) and constant-time
+//! comparison against several secrets.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use ring::hmac;
 use subtle::ConstantTimeEq;
 
 /// HMAC-SHA256 of the concatenated `parts` under `key`.
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC accepts keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let mut context = hmac::Context::with_key(&key);
     for part in parts {
-        mac.update(part);
+        context.update(part);
     }
-    mac.finalize().into_bytes().into()
+    context.sign().as_ref().to_vec()
 }
 
 /// Whether `provided` equals the MAC computed for any key, comparing every

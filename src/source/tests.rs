@@ -6,13 +6,26 @@ use sha2::Sha256;
 
 use super::*;
 
-fn source(kind: SourceKind, secrets: &[&str]) -> Source {
-    let settings = SourceSettings {
-        kind,
+fn settings(kind: &str, secrets: &[&str]) -> SourceSettings {
+    SourceSettings {
+        kind: Some(kind.to_string()),
         secrets: secrets.iter().map(|s| Secret::from_value(*s)).collect(),
-        tolerance: Duration::from_secs(300),
-    };
-    Source::new("s", &settings).expect("valid source")
+        options: crate::config::Unread {
+            path: "sources.s".into(),
+            ..Default::default()
+        },
+    }
+}
+
+fn problems() -> Problems {
+    Problems::new(std::path::Path::new("test.toml"), Default::default())
+}
+
+fn source(kind: &str, secrets: &[&str]) -> Source {
+    let mut problems = problems();
+    let source = Source::new("s", &settings(kind, secrets), &mut problems);
+    assert!(problems.is_empty(), "{:?}", problems.into_errors());
+    source.expect("valid source")
 }
 
 fn inbound(headers: &[(&str, &str)], body: &[u8]) -> Inbound {
@@ -51,7 +64,7 @@ fn expect_event(received: Result<Received<Event>, VerifyError>) -> Event {
 
 #[test]
 fn github_push_fixture_verifies_with_any_rotated_secret() {
-    let github = source(SourceKind::Github, &["new-secret", "old-secret"]);
+    let github = source("github", &["new-secret", "old-secret"]);
     for secret in ["new-secret", "old-secret"] {
         let delivery = inbound(
             &[
@@ -73,7 +86,7 @@ fn github_push_fixture_verifies_with_any_rotated_secret() {
 
 #[test]
 fn github_refuses_missing_wrong_and_tampered_signatures() {
-    let github = source(SourceKind::Github, &["secret"]);
+    let github = source("github", &["secret"]);
     let missing = inbound(&[("X-GitHub-Event", "push")], PUSH);
     assert_eq!(
         github.verify(&missing, SystemTime::now()).unwrap_err(),
@@ -124,7 +137,7 @@ fn github_refuses_missing_wrong_and_tampered_signatures() {
 
 #[test]
 fn github_ping_and_form_encoded_deliveries() {
-    let github = source(SourceKind::Github, &["secret"]);
+    let github = source("github", &["secret"]);
     let ping = include_bytes!("../../tests/fixtures/github/ping-payload.json");
     let delivery = inbound(
         &[
@@ -159,7 +172,7 @@ fn github_ping_and_form_encoded_deliveries() {
 
 #[test]
 fn signed_but_unparseable_bodies_are_bad_requests() {
-    let github = source(SourceKind::Github, &["secret"]);
+    let github = source("github", &["secret"]);
     let body = b"{not json";
     let delivery = inbound(
         &[
@@ -193,10 +206,7 @@ fn standard_headers(secret: &str, id: &str, at: SystemTime, body: &[u8]) -> Inbo
 
 #[test]
 fn standard_webhooks_signed_by_the_reference_library_verify() {
-    let wp = source(
-        SourceKind::Standard,
-        &["whsec_b2xkLW9sZC1vbGQtb2xkLW9sZA==", WHSEC],
-    );
+    let wp = source("standard", &["whsec_b2xkLW9sZC1vbGQtb2xkLW9sZA==", WHSEC]);
     let now = SystemTime::now();
     let delivery = standard_headers(WHSEC, "msg_2Kx", now, POST);
     let event = expect_event(wp.verify(&delivery, now));
@@ -207,7 +217,7 @@ fn standard_webhooks_signed_by_the_reference_library_verify() {
 
 #[test]
 fn standard_webhooks_accept_any_listed_signature_and_refuse_stale_ones() {
-    let wp = source(SourceKind::Standard, &[WHSEC]);
+    let wp = source("standard", &[WHSEC]);
     let now = SystemTime::now();
     let mut delivery = standard_headers(WHSEC, "msg_1", now, POST);
     let good = delivery.headers["webhook-signature"].clone();
@@ -242,18 +252,25 @@ fn standard_webhooks_accept_any_listed_signature_and_refuse_stale_ones() {
 
 #[test]
 fn standard_sources_need_base64_secrets() {
-    let settings = SourceSettings {
-        kind: SourceKind::Standard,
-        secrets: vec![Secret::from_value("whsec_not base64!")],
-        tolerance: Duration::from_secs(300),
-    };
-    let error = Source::new("wp", &settings).unwrap_err();
-    assert_eq!(error.path, "sources.wp.secrets[0]");
+    let mut problems = problems();
+    let made = Source::new(
+        "wp",
+        &settings("standard", &["whsec_not base64!"]),
+        &mut problems,
+    );
+    assert!(made.is_none());
+    let errors = problems.into_errors().errors;
+    assert_eq!(errors[0].path, "sources.s.secrets[0]");
+    assert!(
+        errors[0].message.contains("purgehook secret"),
+        "{}",
+        errors[0].message
+    );
 }
 
 #[test]
 fn wp_webhooks_take_the_event_from_the_query() {
-    let wp = source(SourceKind::WpWebhooks, &["key"]);
+    let wp = source("wp-webhooks", &["key"]);
     let body = br#"{"post_id":42,"post":{"post_type":"post"}}"#;
     let mut delivery = inbound(
         &[("X-WP-Webhook-Signature", &base64_signature("key", body))],
@@ -271,7 +288,7 @@ fn wp_webhooks_take_the_event_from_the_query() {
 
 #[test]
 fn woocommerce_topics_and_the_unsigned_save_ping() {
-    let woo = source(SourceKind::Woocommerce, &["key"]);
+    let woo = source("woocommerce", &["key"]);
     let body = br#"{"id":99,"name":"Mug"}"#;
     let delivery = inbound(
         &[
@@ -306,20 +323,22 @@ fn woocommerce_topics_and_the_unsigned_save_ping() {
 fn signing_helpers_produce_what_verification_accepts() {
     let now = SystemTime::now();
     for (kind, secret, event) in [
-        (SourceKind::Github, "s", "push"),
-        (SourceKind::Standard, WHSEC, "post.published"),
-        (SourceKind::WpWebhooks, "s", "wp_webhook"),
-        (SourceKind::Woocommerce, "s", "product.updated"),
+        ("github", "s", "push"),
+        ("standard", WHSEC, "post.published"),
+        ("wp-webhooks", "s", "wp_webhook"),
+        ("woocommerce", "s", "product.updated"),
     ] {
         let src = source(kind, &[secret]);
-        let headers = src.sign(POST, event, now);
-        let delivery = inbound(
-            &headers
+        let signed = src.sign(POST, Some(event), now).unwrap();
+        let mut delivery = inbound(
+            &signed
+                .headers
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect::<Vec<_>>(),
             POST,
         );
+        delivery.query.extend(signed.query);
         let verified = expect_event(src.verify(&delivery, now));
         assert_eq!(verified.event_type, event, "{kind:?}");
     }

@@ -3,15 +3,30 @@
 //! no event header, so the event type is the hook URL's `event` query
 //! parameter (`/hooks/wp?event=post_update`), or `wp_webhook` without one.
 
+use std::time::SystemTime;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use super::scheme::{Scheme, SchemeRegistration, SignError, Signed};
 use super::signature::{hmac_sha256, matches_any};
 use super::{EventData, Inbound, Received, VerifyError, body, event_data};
-use crate::config::Secret;
+use crate::config::{Fields, Read};
+use crate::secret::Secret;
 
 /// The event type when the hook URL names none.
 pub const DEFAULT_EVENT: &str = "wp_webhook";
+
+pub(super) const SCHEME: SchemeRegistration = SchemeRegistration {
+    name: "wp-webhooks",
+    build,
+};
+
+fn build(_: &mut Fields<'_>) -> Read<Box<dyn Scheme>> {
+    Ok(Box::new(WpWebhooks))
+}
+
+struct WpWebhooks;
 
 /// Verifies a base64 HMAC-SHA256 of the body carried in `header`.
 pub fn verify_base64_body_mac(
@@ -39,34 +54,62 @@ pub fn base64_body_mac(secret: &Secret, body: &[u8]) -> String {
     BASE64.encode(hmac_sha256(secret.expose().as_bytes(), &[body]))
 }
 
-pub fn verify(inbound: &Inbound, secrets: &[Secret]) -> Result<Option<String>, VerifyError> {
-    verify_base64_body_mac(
-        inbound,
-        secrets,
-        "x-wp-webhook-signature",
-        "X-WP-Webhook-Signature",
-    )
-    .map(|()| None)
-}
+impl Scheme for WpWebhooks {
+    fn verify(
+        &self,
+        inbound: &Inbound,
+        secrets: &[Secret],
+        _now: SystemTime,
+    ) -> Result<Option<String>, VerifyError> {
+        verify_base64_body_mac(
+            inbound,
+            secrets,
+            "x-wp-webhook-signature",
+            "X-WP-Webhook-Signature",
+        )
+        .map(|()| None)
+    }
 
-pub fn normalize(source: &str, inbound: &Inbound) -> Result<Received<EventData>, VerifyError> {
-    let payload = body::parse(inbound)?;
-    let event_type = inbound
-        .query
-        .get("event")
-        .cloned()
-        .unwrap_or_else(|| DEFAULT_EVENT.to_string());
-    Ok(Received::Event(event_data(
-        source, event_type, None, payload, inbound,
-    )))
-}
+    fn normalize(
+        &self,
+        source: &str,
+        inbound: &Inbound,
+    ) -> Result<Received<EventData>, VerifyError> {
+        let payload = body::parse(inbound)?;
+        let event_type = inbound
+            .query
+            .get("event")
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_EVENT.to_string());
+        Ok(Received::Event(event_data(
+            source, event_type, None, payload, inbound,
+        )))
+    }
 
-pub fn sign(secret: &Secret, body: &[u8]) -> Vec<(String, String)> {
-    vec![
-        ("Content-Type".into(), "application/json".into()),
-        (
-            "X-WP-Webhook-Signature".into(),
-            base64_body_mac(secret, body),
-        ),
-    ]
+    fn sign(
+        &self,
+        secret: &Secret,
+        body: &[u8],
+        event_type: &str,
+        _now: SystemTime,
+    ) -> Result<Signed, SignError> {
+        Ok(Signed {
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                (
+                    "X-WP-Webhook-Signature".into(),
+                    base64_body_mac(secret, body),
+                ),
+            ],
+            query: vec![("event".into(), event_type.into())],
+        })
+    }
+
+    fn name_event(&self, inbound: &mut Inbound, event_type: &str) {
+        inbound.query.insert("event".into(), event_type.into());
+    }
+
+    fn default_event(&self) -> &'static str {
+        DEFAULT_EVENT
+    }
 }

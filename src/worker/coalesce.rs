@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::job::{Action, ActionKind};
-use crate::provider::Capabilities;
+use crate::action::{Action, ActionKind};
+use crate::capability::Capabilities;
 
 /// The calls that cover `pending`, in order: purges, then resources, then
 /// commands.
@@ -22,101 +22,112 @@ pub fn coalesce<'a>(
     pending: impl IntoIterator<Item = &'a Action>,
     caps: &Capabilities,
 ) -> Vec<Action> {
-    let mut everything = false;
-    let mut everything_full = false;
-    let mut urls = BTreeSet::new();
-    let mut prefixes = BTreeSet::new();
-    let mut tags = BTreeSet::new();
-    let mut post_ids = BTreeSet::new();
-    let mut related = false;
-    let mut scopes = BTreeSet::new();
-    let mut full = false;
-    let mut resources: Vec<(&String, &BTreeMap<String, serde_json::Value>)> = Vec::new();
-    let mut commands: Vec<&String> = Vec::new();
-
+    let mut merged = Merged::default();
     for action in pending {
+        merged.add(action);
+    }
+    merged.calls(caps)
+}
+
+/// What a target's pending actions add up to: the merge rule of each kind.
+#[derive(Default)]
+struct Merged<'a> {
+    everything: Option<bool>,
+    urls: BTreeSet<&'a String>,
+    prefixes: BTreeSet<&'a String>,
+    tags: BTreeSet<&'a String>,
+    post_ids: BTreeSet<u64>,
+    related: bool,
+    scopes: BTreeSet<&'a String>,
+    full: bool,
+    resources: Vec<(&'a String, &'a BTreeMap<String, serde_json::Value>)>,
+    commands: Vec<&'a String>,
+}
+
+impl<'a> Merged<'a> {
+    fn add(&mut self, action: &'a Action) {
         match action {
-            Action::Everything { full: f } => {
-                everything = true;
-                everything_full |= f;
+            Action::Everything { full } => {
+                self.everything = Some(self.everything.unwrap_or(false) | full);
             }
-            Action::Urls { urls: u } => urls.extend(u),
-            Action::Prefixes { prefixes: p } => prefixes.extend(p),
-            Action::Tags { tags: t } => tags.extend(t),
-            Action::PostIds {
-                post_ids: ids,
-                related: r,
-            } => {
-                post_ids.extend(ids.iter().copied());
-                related |= r;
+            Action::Urls { urls } => self.urls.extend(urls),
+            Action::Prefixes { prefixes } => self.prefixes.extend(prefixes),
+            Action::Tags { tags } => self.tags.extend(tags),
+            Action::PostIds { post_ids, related } => {
+                self.post_ids.extend(post_ids.iter().copied());
+                self.related |= related;
             }
-            Action::Scopes { scopes: s, full: f } => {
-                scopes.extend(s);
-                full |= f;
+            Action::Scopes { scopes, full } => {
+                self.scopes.extend(scopes);
+                self.full |= full;
             }
             Action::Resource { title, params } => {
-                if !resources.contains(&(title, params)) {
-                    resources.push((title, params));
+                if !self.resources.contains(&(title, params)) {
+                    self.resources.push((title, params));
                 }
             }
             Action::Command { name } => {
-                if commands.last() != Some(&name) {
-                    commands.push(name);
+                if self.commands.last() != Some(&name) {
+                    self.commands.push(name);
                 }
             }
         }
     }
 
-    let mut calls = Vec::new();
-    if everything {
-        calls.push(Action::Everything {
-            full: everything_full,
-        });
-    } else {
-        let urls: Vec<String> = urls
-            .into_iter()
-            .filter(|url| !prefixes.iter().any(|p| prefix_covers(p, url)))
-            .cloned()
+    fn calls(self, caps: &Capabilities) -> Vec<Action> {
+        let mut calls = Vec::new();
+        match self.everything {
+            Some(full) => calls.push(Action::Everything { full }),
+            None => self.purges(caps, &mut calls),
+        }
+        calls.extend(
+            self.commands
+                .into_iter()
+                .map(|name| Action::Command { name: name.clone() }),
+        );
+        calls
+    }
+
+    /// The purges when nothing asks for everything, split at the
+    /// provider's per-call limits.
+    fn purges(&self, caps: &Capabilities, calls: &mut Vec<Action>) {
+        let owned = |set: &BTreeSet<&String>| set.iter().map(|s| (*s).clone()).collect::<Vec<_>>();
+        let split = |kind: ActionKind, items: Vec<String>| chunks(items, caps.max_items(kind));
+        let urls: Vec<String> = self
+            .urls
+            .iter()
+            .filter(|url| !self.prefixes.iter().any(|p| prefix_covers(p, url)))
+            .map(|url| (*url).clone())
             .collect();
-        let chunked = |kind: ActionKind, items: Vec<String>| chunks(items, caps.max_items(kind));
-        for chunk in chunked(ActionKind::Urls, urls) {
-            calls.push(Action::Urls { urls: chunk });
+        for urls in split(ActionKind::Urls, urls) {
+            calls.push(Action::Urls { urls });
         }
-        for chunk in chunked(
-            ActionKind::Prefixes,
-            prefixes.into_iter().cloned().collect(),
-        ) {
-            calls.push(Action::Prefixes { prefixes: chunk });
+        for prefixes in split(ActionKind::Prefixes, owned(&self.prefixes)) {
+            calls.push(Action::Prefixes { prefixes });
         }
-        for chunk in chunked(ActionKind::Tags, tags.into_iter().cloned().collect()) {
-            calls.push(Action::Tags { tags: chunk });
+        for tags in split(ActionKind::Tags, owned(&self.tags)) {
+            calls.push(Action::Tags { tags });
         }
-        for chunk in chunks(
-            post_ids.into_iter().collect(),
-            caps.max_items(ActionKind::PostIds),
-        ) {
+        let ids = self.post_ids.iter().copied().collect();
+        for post_ids in chunks(ids, caps.max_items(ActionKind::PostIds)) {
             calls.push(Action::PostIds {
-                post_ids: chunk,
-                related,
+                post_ids,
+                related: self.related,
             });
         }
-        for chunk in chunked(ActionKind::Scopes, scopes.into_iter().cloned().collect()) {
+        for scopes in split(ActionKind::Scopes, owned(&self.scopes)) {
             calls.push(Action::Scopes {
-                scopes: chunk,
-                full,
+                scopes,
+                full: self.full,
             });
         }
-        for (title, params) in resources {
+        for (title, params) in &self.resources {
             calls.push(Action::Resource {
-                title: title.clone(),
-                params: params.clone(),
+                title: (*title).clone(),
+                params: (*params).clone(),
             });
         }
     }
-    for name in commands {
-        calls.push(Action::Command { name: name.clone() });
-    }
-    calls
 }
 
 /// Whether purging `prefix` purges `url`. Prefixes may be written with or

@@ -3,13 +3,14 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::job::Action;
+use crate::action::Action;
 
 fn no_check(_: &Action) -> Result<(), String> {
     Ok(())
 }
 
 const UNLIMITED: Capabilities = Capabilities {
+    provider: "test",
     kinds: &[],
     max_items: &[],
     check: no_check,
@@ -17,6 +18,7 @@ const UNLIMITED: Capabilities = Capabilities {
 };
 
 const TIGHT: Capabilities = Capabilities {
+    provider: "test",
     kinds: &[],
     max_items: &[
         (ActionKind::Urls, 3),
@@ -223,6 +225,7 @@ fn the_design_examples_hold() {
         .map(|i| format!("https://a.example/p{i}"))
         .collect();
     const CLOUDFLARE_LIKE: Capabilities = Capabilities {
+        provider: "test",
         kinds: &[],
         max_items: &[(ActionKind::Urls, 100)],
         check: no_check,

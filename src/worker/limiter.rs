@@ -17,9 +17,9 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
-use crate::config::Rate;
-use crate::job::Action;
-use crate::provider::DefaultRate;
+use crate::action::Action;
+use crate::capability::DefaultRate;
+use crate::units::Rate;
 
 /// tokio's clock, as nanoseconds since the limiter was made.
 #[derive(Debug, Clone, Copy)]

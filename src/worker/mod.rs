@@ -7,6 +7,7 @@
 pub mod breaker;
 pub mod coalesce;
 pub mod limiter;
+mod pace;
 pub mod retry;
 
 use std::sync::Arc;
@@ -15,13 +16,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Rate, Settings};
-use crate::job::{Action, Job};
-use crate::provider::{Capabilities, Provider, ProviderError};
+use crate::action::Action;
+use crate::capability::Capabilities;
+use crate::job::{Job, TargetId};
+use crate::provider::{Provider, ProviderError};
 use crate::queue::{Delivery, Queue, Settlement};
 use crate::telemetry;
-use breaker::{BreakerPolicy, CircuitBreaker};
-use limiter::CallLimiter;
+use crate::units::Rate;
+use breaker::BreakerPolicy;
+use pace::Pace;
 use retry::{Decision, RetryPolicy};
 
 /// The longest a target pauses its calls (a `Retry-After`, an open
@@ -33,7 +36,7 @@ pub const MAX_PAUSE: Duration = crate::provider::MAX_RETRY_AFTER;
 #[derive(Clone)]
 pub struct TargetWorker {
     /// The target id.
-    pub target: String,
+    pub target: TargetId,
     /// Its provider adapter.
     pub provider: Arc<dyn Provider>,
     /// What the provider accepts and its per-call limits.
@@ -52,46 +55,22 @@ pub struct TargetWorker {
     pub breaker: BreakerPolicy,
 }
 
-impl TargetWorker {
-    /// The worker of `target` as configured in `settings`.
-    pub fn from_settings(
-        settings: &Settings,
-        target: &str,
-        client: &reqwest::Client,
-    ) -> Option<Self> {
-        let config = settings.targets.get(target)?;
-        Some(TargetWorker {
-            target: target.to_string(),
-            provider: config.provider.build(target, client),
-            capabilities: config.provider.capabilities(),
-            window: config.window.unwrap_or(settings.worker.window),
-            rate: config.rate,
-            retry: RetryPolicy {
-                backoff: settings.worker.backoff,
-                max_backoff: settings.worker.max_backoff,
-                max_attempts: config
-                    .max_attempts
-                    .unwrap_or(settings.worker.max_attempts)
-                    .max(1),
-            },
-            max_batch: settings.worker.max_batch.max(1),
-            stop_grace: settings.worker.stop_grace,
-            breaker: BreakerPolicy {
-                failures: settings.worker.breaker_failures,
-                cooldown: settings.worker.breaker_cooldown.min(MAX_PAUSE),
-                max_cooldown: settings.worker.max_backoff.min(MAX_PAUSE),
-            },
-        })
-    }
+/// Why the rest of a batch was not called now.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    /// The worker is stopping.
+    Stopping,
+    /// The provider asked to wait, or the breaker opened.
+    ProviderPaused,
+}
 
+impl TargetWorker {
     /// Runs until `stop` is cancelled. A batch being called when it is
     /// cancelled is finished (within `stop_grace`) and settled first; a
     /// batch still collecting is given back to the queue.
     pub async fn run(self, queue: Queue, stop: CancellationToken) {
-        let mut pace = Pace {
-            limiter: CallLimiter::new(self.rate, self.capabilities.default_rate),
-            breaker: CircuitBreaker::new(self.breaker),
-        };
+        let documented = self.capabilities.default_rate;
+        let mut pace = Pace::new(self.rate, documented, self.breaker);
         loop {
             let first = tokio::select! {
                 () = stop.cancelled() => return,
@@ -155,10 +134,6 @@ impl TargetWorker {
     }
 
     /// Calls and settles one batch, the first call's slot already taken.
-    /// After a stop no new call starts, and a call in progress that outlives
-    /// the stop's grace period is cancelled; after a `Retry-After` or with
-    /// the breaker open, the next calls wait in the queue. Either way the
-    /// calls not done are queued again (same attempt) and the batch settled.
     async fn execute(
         &self,
         queue: &Queue,
@@ -167,43 +142,64 @@ impl TargetWorker {
         pace: &mut Pace,
         stop: &CancellationToken,
     ) {
-        let attempt = batch.iter().map(|d| d.job.attempt).max().unwrap_or(0);
         tracing::info!(
             target_id = %self.target,
             jobs = batch.len(),
             calls = calls.len(),
             "purging merged batch"
         );
-        telemetry::batch(&self.target, batch.len());
+        telemetry::batch(self.target.as_str(), batch.len());
         let mut settlement = Settlement {
             ack: batch.iter().map(|d| d.tag.clone()).collect(),
             ..Settlement::default()
         };
+        self.call_all(&batch, calls, pace, stop, &mut settlement)
+            .await;
+        let tags = settlement.ack.clone();
+        if let Err(error) = queue.settle(settlement).await {
+            tracing::error!(target_id = %self.target, %error, "cannot settle batch; it will be redelivered");
+            queue.release(&tags).await;
+        }
+    }
+
+    /// Makes the calls of a batch in turn. After a stop no new call starts,
+    /// and a call in progress that outlives the stop's grace period is
+    /// cancelled; after a `Retry-After` or with the breaker open, the next
+    /// calls wait in the queue. Either way the calls not done are queued
+    /// again (same attempt), due a window before calls resume, to be in the
+    /// batch that goes out then.
+    async fn call_all(
+        &self,
+        batch: &[Delivery],
+        calls: Vec<Action>,
+        pace: &mut Pace,
+        stop: &CancellationToken,
+        settlement: &mut Settlement,
+    ) {
+        let attempt = batch.iter().map(|d| d.job.attempt).max().unwrap_or(0);
         let mut calls = calls.into_iter().enumerate();
         while let Some((index, call)) = calls.next() {
-            let held = if index == 0 {
-                None
-            } else {
-                self.wait_for_slot(&call, pace, stop).await
+            let held = match index {
+                0 => None,
+                _ => self.wait_for_slot(&call, pace, stop).await,
             };
-            // A stop lets a call in progress finish within the grace period,
-            // then cancels it: purges are idempotent, so it is simply redone.
             let result = match held {
                 Some(reason) => Err(reason),
-                None => tokio::select! {
-                    result = self.provider.purge(&call) => Ok(result),
-                    () = async {
-                        stop.cancelled().await;
-                        tokio::time::sleep(self.stop_grace).await;
-                    } => Err(Held::Stopping),
-                },
+                None => self.call(&call, stop).await,
             };
-            let result = match result {
-                Ok(result) => result,
+            match result {
+                Ok(Ok(())) => {
+                    pace.record_success(&self.target);
+                    telemetry::provider_call(self.target.as_str(), "ok");
+                    tracing::info!(target_id = %self.target, kind = %call.kind(), items = call.item_count(), "purged");
+                }
+                Ok(Err(error)) => {
+                    pace.record_failure(&self.target, &error);
+                    let job = self.follow_up(batch, call, attempt);
+                    self.settle_failure(job, &error, settlement);
+                }
                 Err(reason) => {
                     tracing::info!(target_id = %self.target, ?reason, "the calls not done are queued again");
-                    // Due a window before calls resume, to be in the batch
-                    // that goes out then.
                     let due = pace
                         .resume_at()
                         .saturating_duration_since(Instant::now())
@@ -211,38 +207,49 @@ impl TargetWorker {
                     for call in std::iter::once(call).chain(calls.by_ref().map(|(_, call)| call)) {
                         settlement
                             .retry
-                            .push((self.follow_up(&batch, call, attempt), due));
+                            .push((self.follow_up(batch, call, attempt), due));
                     }
-                    break;
-                }
-            };
-            let Err(error) = result else {
-                pace.record_success(&self.target);
-                telemetry::provider_call(&self.target, "ok");
-                tracing::info!(target_id = %self.target, kind = %call.kind(), items = call.item_count(), "purged");
-                continue;
-            };
-            pace.record_failure(&self.target, &error);
-            let job = self.follow_up(&batch, call, attempt);
-            match self.retry.decide(attempt + 1, &error, &mut rand::rng()) {
-                Decision::Retry(delay) => {
-                    telemetry::provider_call(&self.target, "retry");
-                    tracing::warn!(target_id = %self.target, job_id = %job.id, %error, attempt = attempt + 1, ?delay, "purge failed; will retry");
-                    let mut retried = job;
-                    retried.attempt = attempt + 1;
-                    settlement.retry.push((retried, delay));
-                }
-                Decision::Dead(reason) => {
-                    telemetry::provider_call(&self.target, "dead");
-                    tracing::error!(target_id = %self.target, job_id = %job.id, %reason, attempts = attempt + 1, "purge failed for good; dead-lettered");
-                    settlement.dead.push((job, reason));
+                    return;
                 }
             }
         }
-        let tags = settlement.ack.clone();
-        if let Err(error) = queue.settle(settlement).await {
-            tracing::error!(target_id = %self.target, %error, "cannot settle batch; it will be redelivered");
-            queue.release(&tags).await;
+    }
+
+    /// One provider call. A stop lets a call in progress finish within the
+    /// grace period, then cancels it: purges are idempotent, so it is
+    /// simply redone.
+    async fn call(
+        &self,
+        call: &Action,
+        stop: &CancellationToken,
+    ) -> Result<Result<(), ProviderError>, Held> {
+        tokio::select! {
+            result = self.provider.purge(call) => Ok(result),
+            () = async {
+                stop.cancelled().await;
+                tokio::time::sleep(self.stop_grace).await;
+            } => Err(Held::Stopping),
+        }
+    }
+
+    /// Retries or dead-letters the job of a failed call.
+    fn settle_failure(&self, job: Job, error: &ProviderError, settlement: &mut Settlement) {
+        let attempt = job.attempt;
+        match self.retry.decide(attempt + 1, error, &mut rand::rng()) {
+            Decision::Retry(delay) => {
+                telemetry::provider_call(self.target.as_str(), "retry");
+                tracing::warn!(target_id = %self.target, job_id = %job.id, %error, attempt = attempt + 1, ?delay, "purge failed; will retry");
+                let retried = Job {
+                    attempt: attempt + 1,
+                    ..job
+                };
+                settlement.retry.push((retried, delay));
+            }
+            Decision::Dead(reason) => {
+                telemetry::provider_call(self.target.as_str(), "dead");
+                tracing::error!(target_id = %self.target, job_id = %job.id, %reason, attempts = attempt + 1, "purge failed for good; dead-lettered");
+                settlement.dead.push((job, reason));
+            }
         }
     }
 
@@ -278,104 +285,22 @@ impl TargetWorker {
         };
         let mut job = match batch {
             [only] if only.job.action == call => only.job.clone(),
-            _ => Job::new(&self.target, call, event),
+            _ => Job::new(self.target.clone(), call, event),
         };
         job.attempt = attempt;
         job
     }
 }
 
-/// Why the rest of a batch was not called now.
-#[derive(Debug, Clone, Copy)]
-enum Held {
-    /// The worker is stopping.
-    Stopping,
-    /// The provider asked to wait, or the breaker opened.
-    ProviderPaused,
-}
-
-/// What paces a target's calls: its rate limits and its circuit breaker.
-struct Pace {
-    limiter: CallLimiter,
-    breaker: CircuitBreaker,
-}
-
-impl Pace {
-    /// Takes the slot of `call` if it may start now, else says when it may.
-    fn try_acquire(&self, call: &Action) -> Result<(), Instant> {
-        match self.breaker.ready_at() {
-            Some(probe_at) if probe_at > Instant::now() => Err(probe_at),
-            _ => self.limiter.try_acquire(call),
-        }
-    }
-
-    /// When calls may start again after a `Retry-After` or with the
-    /// breaker open, taking nothing (for the calls queued again at a stop).
-    fn resume_at(&self) -> Instant {
-        let held = self.limiter.blocked_until();
-        self.breaker
-            .ready_at()
-            .map_or(held, |probe| probe.max(held))
-    }
-
-    /// Waits for the slot of `call`; false if `stop` came first.
-    async fn acquire(&self, call: &Action, stop: &CancellationToken) -> bool {
-        loop {
-            match self.try_acquire(call) {
-                Ok(()) => return true,
-                Err(at) => tokio::select! {
-                    () = tokio::time::sleep_until(at) => {}
-                    () = stop.cancelled() => return false,
-                },
-            }
-        }
-    }
-
-    /// A call went through: the provider is healthy, the breaker closes.
-    fn record_success(&mut self, target: &str) {
-        if self.breaker.ready_at().is_some() {
-            telemetry::breaker_open(target, false);
-            tracing::info!(target_id = %target, "provider answers again: calls resume");
-        }
-        self.breaker.record_success();
-    }
-
-    /// Accounts for a failed call: a `Retry-After` holds every call; a
-    /// retryable failure counts towards opening the breaker; a permanent one
-    /// (the request's fault) shows the provider is up.
-    fn record_failure(&mut self, target: &str, error: &ProviderError) {
-        match error {
-            ProviderError::Permanent { .. } => {
-                self.record_success(target);
-                return;
-            }
-            ProviderError::RateLimited {
-                retry_after: Some(wait),
-                ..
-            } => self
-                .limiter
-                .block_until(Instant::now() + (*wait).min(MAX_PAUSE)),
-            _ => {}
-        }
-        if let Some(cooldown) = self.breaker.record_failure() {
-            telemetry::breaker_open(target, true);
-            tracing::warn!(target_id = %target, ?cooldown, "provider keeps failing: calls paused, then one probe");
-        }
-    }
-}
-
-/// Spawns one worker per configured target, and the queue's janitor, on `tracker`.
+/// Spawns the workers, and the queue's janitor, on `tracker`.
 pub fn spawn_all(
-    settings: &Settings,
+    workers: Vec<TargetWorker>,
     queue: &Queue,
-    client: &reqwest::Client,
     tracker: &tokio_util::task::TaskTracker,
     stop: &CancellationToken,
 ) {
-    for target in settings.targets.keys() {
-        if let Some(worker) = TargetWorker::from_settings(settings, target, client) {
-            tracker.spawn(worker.run(queue.clone(), stop.clone()));
-        }
+    for worker in workers {
+        tracker.spawn(worker.run(queue.clone(), stop.clone()));
     }
     tracker.spawn(queue.clone().run_janitor(stop.clone()));
 }

@@ -17,6 +17,7 @@ use wiremock::matchers::{method, path};
 
 use crate::fakes::bigscoots::BigScoots;
 use crate::fakes::json as body_json;
+use crate::helpers::tid;
 use crate::helpers::*;
 use crate::proxy::Proxy;
 use crate::queue::amqp_url;
@@ -100,20 +101,15 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
     }
 
     async fn queue(&self) -> Queue {
-        Queue::open(
-            &self.settings(),
-            "purgehook test",
-            &["blog".to_string()],
-            10,
-        )
-        .await
-        .expect("broker reachable")
+        Queue::open(&self.settings(), "purgehook test", &[tid("blog")], 10)
+            .await
+            .expect("broker reachable")
     }
 
     async fn clean_up(&self) {
         if let Queue::Amqp(queue) = self.queue().await {
             queue
-                .delete_topology(&["blog".to_string()])
+                .delete_topology(&[tid("blog")])
                 .await
                 .expect("clean up");
             queue.close().await;

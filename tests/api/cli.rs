@@ -82,7 +82,9 @@ window = "soon"
     let stderr = text(&output.stderr);
     assert!(stderr.contains("has 3 errors"), "{stderr}");
     assert!(
-        stderr.contains("purgehook.toml: server.max_body: unknown field `max_body`"),
+        stderr.contains(
+            "purgehook.toml: server.max_body: unknown key (did you mean `max_body_bytes`?)"
+        ),
         "{stderr}"
     );
     assert!(

@@ -48,6 +48,7 @@ post_ids = ["{{ payload.data.post.ID }}"]
     let (mut first, port) = serve(&config, "1h");
     let body = post_event("post.published", 1234, "post");
     let response = purgehook::provider::client()
+        .unwrap()
         .post(format!("http://127.0.0.1:{port}/hooks/wp"))
         .headers(
             standard_headers(&body)

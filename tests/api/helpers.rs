@@ -92,7 +92,7 @@ pub async fn spawn_role(
     TestApp {
         address,
         queue,
-        client: purgehook::provider::client(),
+        client: purgehook::provider::client().unwrap(),
         shutdown,
         task: Some(task),
         dir,
@@ -249,9 +249,14 @@ pub fn spawn_binary(command: &str, config: &Path, env: &[(&str, &str)]) -> (Chil
 
 /// A job purging `target`'s object cache (a WP Engine cache type).
 pub fn object_purge(target: &str) -> purgehook::job::Job {
-    let action = purgehook::job::Action::Scopes {
+    let action = purgehook::action::Action::Scopes {
         scopes: vec!["object".into()],
         full: false,
     };
-    purgehook::job::Job::new(target, action, None)
+    purgehook::job::Job::new(tid(target), action, None)
+}
+
+/// A target id (test ids are valid).
+pub fn tid(id: &str) -> purgehook::job::TargetId {
+    purgehook::job::TargetId::new(id).expect("a valid target id")
 }

@@ -11,6 +11,7 @@ use purgehook::app::Role;
 use serde_json::{Value, json};
 
 use crate::fakes::bigscoots::BigScoots;
+use crate::helpers::tid;
 use crate::helpers::*;
 use crate::queue::amqp_url;
 
@@ -358,15 +359,29 @@ fn the_purge_command_names_what_is_wrong() {
     assert!(!dir.path().join("queue").exists());
 
     // With no service running, the command writes to the store itself.
-    drop(purgehook::queue::Queue::open_embedded(&dir.path().join("queue")).unwrap());
+    let store = dir.path().join("queue");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let queue = purgehook::queue::Queue::open_embedded(&store)
+            .await
+            .unwrap();
+        queue.close().await;
+    });
     let queued = purgehook(
         &["purge", "--target", "notes", "--everything"],
         &config,
         &env,
     );
     assert!(queued.status.success(), "{}", stderr(&queued));
-    let queue = purgehook::queue::Queue::open_embedded(&dir.path().join("queue")).unwrap();
-    assert_eq!(queue.pending_jobs("notes"), Some(1));
+    let pending = runtime.block_on(async {
+        let queue = purgehook::queue::Queue::open_embedded(&store)
+            .await
+            .unwrap();
+        let pending = queue.pending_jobs("notes");
+        queue.close().await;
+        pending
+    });
+    assert_eq!(pending, Some(1));
 }
 
 #[tokio::test]
@@ -430,7 +445,7 @@ async fn on_rabbitmq_dead_letters_are_listed_and_replayed_on_the_broker() {
         prefix,
         ..Default::default()
     };
-    let targets = ["blog".to_string(), "notes".to_string()];
+    let targets = [tid("blog"), tid("notes")];
     let queue = purgehook::queue::Queue::open(&settings, "test-clean-up", &targets, 1)
         .await
         .unwrap();

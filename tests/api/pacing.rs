@@ -8,8 +8,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use purgehook::job::{Action, Job};
-use purgehook::provider::{Provider, ProviderError, ProviderSettings};
+use purgehook::action::Action;
+use purgehook::capability::Capabilities;
+use purgehook::job::Job;
+use purgehook::provider::{Provider, ProviderError};
 use purgehook::queue::Queue;
 use purgehook::worker::TargetWorker;
 use purgehook::worker::breaker::BreakerPolicy;
@@ -18,6 +20,7 @@ use tokio::time::Instant;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::fakes::wpengine::{self, WpEngine};
+use crate::helpers::tid;
 use crate::helpers::*;
 
 #[tokio::test]
@@ -96,7 +99,7 @@ window = "10ms"
         urls: vec!["https://example.com/a".into()],
     };
     app.queue
-        .publish(&[Job::new("edge", urls, None)])
+        .publish(&[Job::new(tid("edge"), urls, None)])
         .await
         .unwrap();
     eventually(Duration::from_secs(20), "the purge done", || async {
@@ -134,6 +137,10 @@ impl Provider for Scripted {
         } else {
             Err(errors.remove(0))
         }
+    }
+
+    fn describe(&self) -> String {
+        "scripted".into()
     }
 }
 
@@ -182,12 +189,10 @@ fn unavailable() -> ProviderError {
 const WINDOW: Duration = Duration::from_millis(10);
 
 fn worker(target: &str, provider: Arc<Scripted>, breaker_failures: u32) -> TargetWorker {
-    let table: toml::Table = toml::from_str("").unwrap();
-    let log = ProviderSettings::parse("log", table, "targets.x", &mut Vec::new()).unwrap();
     TargetWorker {
-        target: target.into(),
+        target: tid(target),
         provider,
-        capabilities: log.capabilities(),
+        capabilities: Capabilities::any("scripted"),
         window: WINDOW,
         rate: None,
         retry: RetryPolicy {
@@ -213,9 +218,9 @@ struct Workers {
 }
 
 impl Workers {
-    fn start(workers: Vec<TargetWorker>) -> Workers {
+    async fn start(workers: Vec<TargetWorker>) -> Workers {
         let dir = tempfile::tempdir().unwrap();
-        let queue = Queue::open_embedded(dir.path()).unwrap();
+        let queue = Queue::open_embedded(dir.path()).await.unwrap();
         let stop = tokio_util::sync::CancellationToken::new();
         for worker in workers {
             tokio::spawn(worker.run(queue.clone(), stop.clone()));
@@ -228,7 +233,7 @@ impl Workers {
     }
 
     async fn purge(&self, target: &str) {
-        let job = Job::new(target, Action::EVERYTHING, None);
+        let job = Job::new(tid(target), Action::EVERYTHING, None);
         self.queue.publish(&[job]).await.unwrap();
     }
 }
@@ -244,7 +249,7 @@ const WAIT: Duration = Duration::from_secs(3_600);
 #[tokio::test(start_paused = true)]
 async fn failed_calls_wait_their_backoff_on_the_tokio_clock_then_dead_letter() {
     let provider = Scripted::unavailable(100);
-    let workers = Workers::start(vec![worker("edge", provider.clone(), 0)]);
+    let workers = Workers::start(vec![worker("edge", provider.clone(), 0)]).await;
     workers.purge("edge").await;
 
     let dead = eventually(WAIT, "the dead letter", || async {
@@ -271,7 +276,7 @@ async fn retry_after_is_waited_out_on_the_tokio_clock() {
         retry_after: Some(Duration::from_secs(90)),
         message: "429 Too Many Requests".into(),
     }]);
-    let workers = Workers::start(vec![worker("edge", provider.clone(), 5)]);
+    let workers = Workers::start(vec![worker("edge", provider.clone(), 5)]).await;
     workers.purge("edge").await;
     eventually(WAIT, "the purge done", || async {
         (workers.queue.pending_jobs("edge") == Some(0)).then_some(())
@@ -295,7 +300,7 @@ async fn a_failing_provider_trips_its_breaker_and_only_its_own_target_waits() {
     failing.retry.max_backoff = Duration::from_millis(1);
     failing.breaker.cooldown = Duration::from_secs(1);
     failing.breaker.max_cooldown = Duration::from_secs(2);
-    let workers = Workers::start(vec![failing, worker("up", up.clone(), 3)]);
+    let workers = Workers::start(vec![failing, worker("up", up.clone(), 3)]).await;
     let wait = Duration::from_secs(20);
 
     workers.purge("down").await;
@@ -334,7 +339,10 @@ async fn two_calls(queue: &Queue, target: &str) {
     let tags = Action::Tags {
         tags: vec!["news".into()],
     };
-    let jobs = [Job::new(target, urls, None), Job::new(target, tags, None)];
+    let jobs = [
+        Job::new(tid(target), urls, None),
+        Job::new(tid(target), tags, None),
+    ];
     queue.publish(&jobs).await.unwrap();
 }
 
@@ -346,7 +354,7 @@ async fn after_a_stop_the_call_in_progress_finishes_and_no_new_call_starts() {
         delay: Duration::from_secs(5),
     });
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open_embedded(dir.path()).unwrap();
+    let queue = Queue::open_embedded(dir.path()).await.unwrap();
     two_calls(&queue, "edge").await;
     let stop = tokio_util::sync::CancellationToken::new();
     let mut worker = worker("edge", provider.clone(), 3);
@@ -376,7 +384,7 @@ async fn when_the_breaker_opens_mid_batch_the_rest_waits_in_the_queue_and_merges
     edge.retry.backoff = Duration::from_millis(1);
     edge.retry.max_backoff = Duration::from_millis(1);
     edge.breaker.cooldown = Duration::from_secs(1);
-    let workers = Workers::start(vec![edge]);
+    let workers = Workers::start(vec![edge]).await;
     two_calls(&workers.queue, "edge").await;
     let wait = Duration::from_secs(20);
     eventually(wait, "the failed first call", || async {
@@ -387,7 +395,7 @@ async fn when_the_breaker_opens_mid_batch_the_rest_waits_in_the_queue_and_merges
     let sports = Action::Tags {
         tags: vec!["sports".into()],
     };
-    let job = Job::new("edge", sports, None);
+    let job = Job::new(tid("edge"), sports, None);
     workers.queue.publish(&[job]).await.unwrap();
     eventually(wait, "every purge done", || async {
         (workers.queue.pending_jobs("edge") == Some(0) && provider.calls().len() >= 3).then_some(())

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use purgehook::action::Action;
 use purgehook::config::ConfigError;
-use purgehook::job::Action;
-use purgehook::provider::{Provider, ProviderError, ProviderSettings};
+use purgehook::provider::{Configured, Provider, ProviderError, registry};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -15,14 +15,19 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::fakes::bigscoots::{BigScoots, USER};
 use crate::fakes::json as body_json;
 use crate::fakes::wpengine::{self, WpEngine};
-use crate::helpers::APP_PASSWORD;
+use crate::helpers::{APP_PASSWORD, tid};
+
+/// Reads `keys` as the provider's; every problem, at `targets.<target>.<key>`.
+fn configure(provider: &str, keys: &str, target: &str) -> Result<Configured, Vec<ConfigError>> {
+    let table: toml::Table = toml::from_str(keys).expect("valid TOML");
+    let client = purgehook::provider::client().unwrap();
+    registry::standalone(provider, table, &tid(target), &client)
+}
 
 fn adapter(provider: &str, keys: &str) -> Arc<dyn Provider> {
-    let table: toml::Table = toml::from_str(keys).expect("valid TOML");
-    let mut errors: Vec<ConfigError> = Vec::new();
-    let settings = ProviderSettings::parse(provider, table, "targets.t", &mut errors)
-        .unwrap_or_else(|| panic!("valid settings: {errors:?}"));
-    settings.build("t", &purgehook::provider::client())
+    configure(provider, keys, "t")
+        .unwrap_or_else(|errors| panic!("valid settings: {errors:?}"))
+        .provider
 }
 
 fn bigscoots(uri: &str, password: &str) -> Arc<dyn Provider> {
@@ -296,20 +301,14 @@ async fn wp_engine_purges_each_type_and_surfaces_its_errors() {
 
 #[test]
 fn provider_settings_are_validated_and_name_the_key() {
-    let mut errors = Vec::new();
-    let table: toml::Table =
-        toml::from_str("base_url = \"ftp://x\"\nusername = \"u\"\npassword = \"p\"").unwrap();
-    assert!(ProviderSettings::parse("bigscoots", table, "targets.blog", &mut errors).is_none());
+    let keys = "base_url = \"ftp://x\"\nusername = \"u\"\npassword = \"p\"";
+    let errors = configure("bigscoots", keys, "blog").err().unwrap();
     assert_eq!(errors[0].path, "targets.blog.base_url");
 
-    let mut errors = Vec::new();
-    let table: toml::Table = toml::from_str("install_id = \"i\"\nusername = \"u\"").unwrap();
-    assert!(ProviderSettings::parse("wpengine", table, "targets.shop", &mut errors).is_none());
-    assert!(
-        errors[0].to_string().contains("missing field `password`"),
-        "{}",
-        errors[0]
-    );
+    let keys = "install_id = \"i\"\nusername = \"u\"";
+    let errors = configure("wpengine", keys, "shop").err().unwrap();
+    assert_eq!(errors[0].path, "targets.shop.password");
+    assert!(errors[0].message.contains("missing"), "{}", errors[0]);
 }
 
 #[tokio::test]
@@ -388,9 +387,7 @@ fn brilliant_directories_scopes_are_checked_when_rules_load() {
     );
     let settings =
         purgehook::config::from_toml(&toml, std::path::Path::new("t.toml"), Vec::new()).unwrap();
-    let errors = purgehook::app::Prepared::new(settings)
-        .err()
-        .expect("refused");
+    let errors = purgehook::app::Prepared::new(settings).expect_err("refused");
     assert!(
         errors.to_string().contains(
             "rule \"widgets\": target \"bd\": unknown Brilliant Directories cache area \"widgets\""
@@ -577,11 +574,8 @@ async fn cloudflare_splits_at_100_items_and_sends_each_purge_type() {
             server.uri()
         )
     };
-    let settings = {
-        let table: toml::Table = toml::from_str(&keys("cf-token")).unwrap();
-        ProviderSettings::parse("cloudflare", table, "targets.cdn", &mut Vec::new()).unwrap()
-    };
-    let provider = settings.build("cdn", &purgehook::provider::client());
+    let settings = configure("cloudflare", &keys("cf-token"), "cdn").unwrap();
+    let provider = settings.provider.clone();
     let urls: Vec<String> = (0..150)
         .map(|i| format!("https://www.example.com/p{i:03}"))
         .collect();
@@ -597,7 +591,7 @@ async fn cloudflare_splits_at_100_items_and_sends_each_purge_type() {
             ],
         },
     ];
-    let calls = purgehook::worker::coalesce::coalesce(&pending, &settings.capabilities());
+    let calls = purgehook::worker::coalesce::coalesce(&pending, &settings.capabilities);
     for call in &calls {
         provider
             .purge(call)
@@ -708,13 +702,13 @@ async fn fastly_purges_keys_urls_and_all_softly_when_asked() {
         matches!(&error, ProviderError::Permanent { message } if message.contains("credentials are missing")),
         "{error:?}"
     );
-    let caps = {
-        let table: toml::Table = toml::from_str(&keys("fastly-token")).unwrap();
-        ProviderSettings::parse("fastly", table, "t", &mut Vec::new())
-            .unwrap()
-            .capabilities()
-    };
-    assert_eq!(caps.max_items(purgehook::job::ActionKind::Tags), Some(256));
+    let caps = configure("fastly", &keys("fastly-token"), "t")
+        .unwrap()
+        .capabilities;
+    assert_eq!(
+        caps.max_items(purgehook::action::ActionKind::Tags),
+        Some(256)
+    );
     assert_classes(
         &server,
         ("POST", "/service/SVC/purge_all"),
@@ -863,10 +857,8 @@ body = '{{"keys": {{{{ action.tags | tojson }}}}}}'
         common_failures(),
     )
     .await;
-    let mut errors = Vec::new();
-    let table: toml::Table =
-        toml::from_str("url = \"{{ action.kind \"\nmethod = \"FE TCH\"").unwrap();
-    assert!(ProviderSettings::parse("http", table, "targets.api", &mut errors).is_none());
+    let keys = "url = \"{{ action.kind \"\nmethod = \"FE TCH\"";
+    let errors = configure("http", keys, "api").err().unwrap();
     let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert!(
         errors.iter().any(|e| e.starts_with("targets.api.method")),

@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
+use purgehook::action::Action;
 use purgehook::config::{AmqpQueueType, QueueBackendKind, QueueSettings};
-use purgehook::job::{Action, Job};
+use purgehook::job::{Job, TargetId};
 use purgehook::queue::{Queue, ReplayFilter, Replayed, Settlement};
 use tokio::time::Instant;
 
 use crate::helpers::eventually;
+use crate::helpers::tid;
 
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
@@ -47,7 +49,7 @@ impl Harness {
     }
 
     pub async fn open(&self) -> Queue {
-        let targets: Vec<String> = TARGETS.iter().map(|t| t.to_string()).collect();
+        let targets: Vec<TargetId> = TARGETS.iter().map(|t| tid(t)).collect();
         Queue::open(&self.settings, "purgehook contract test", &targets, 100)
             .await
             .expect("queue opens")
@@ -60,7 +62,7 @@ impl Harness {
         // The embedded store is released when its last handle is dropped.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let targets: Vec<String> = TARGETS.iter().map(|t| t.to_string()).collect();
+            let targets: Vec<TargetId> = TARGETS.iter().map(|t| tid(t)).collect();
             match Queue::open(&self.settings, "purgehook contract test", &targets, 100).await {
                 Ok(queue) => return queue,
                 Err(e) if Instant::now() > deadline => panic!("cannot reopen: {e}"),
@@ -71,7 +73,7 @@ impl Harness {
 
     pub async fn clean_up(self, queue: Queue) {
         if let Queue::Amqp(amqp) = &queue {
-            let targets: Vec<String> = TARGETS.iter().map(|t| t.to_string()).collect();
+            let targets: Vec<TargetId> = TARGETS.iter().map(|t| tid(t)).collect();
             amqp.delete_topology(&targets).await.expect("clean up");
         }
         queue.close().await;
@@ -80,7 +82,7 @@ impl Harness {
 
 fn job(target: &str, url: &str) -> Job {
     Job::new(
-        target,
+        tid(target),
         Action::Urls {
             urls: vec![url.into()],
         },
@@ -136,10 +138,10 @@ async fn published_jobs_are_delivered_per_target_and_acked_for_good(backend: Que
     );
     queue.publish(&[a.clone(), b.clone()]).await.unwrap();
 
-    let delivery = queue.next("a", within()).await.expect("a's job");
+    let delivery = queue.next(&tid("a"), within()).await.expect("a's job");
     assert_eq!(delivery.job, a);
     assert!(
-        queue.next("a", briefly()).await.is_none(),
+        queue.next(&tid("a"), briefly()).await.is_none(),
         "in flight, not delivered twice"
     );
     queue
@@ -152,10 +154,17 @@ async fn published_jobs_are_delivered_per_target_and_acked_for_good(backend: Que
 
     let queue = harness.reopen(queue).await;
     assert!(
-        queue.next("a", briefly()).await.is_none(),
+        queue.next(&tid("a"), briefly()).await.is_none(),
         "acked jobs stay gone"
     );
-    assert_eq!(queue.next("b", within()).await.expect("b survives").job, b);
+    assert_eq!(
+        queue
+            .next(&tid("b"), within())
+            .await
+            .expect("b survives")
+            .job,
+        b
+    );
     harness.clean_up(queue).await;
 }
 
@@ -167,17 +176,21 @@ async fn unsettled_deliveries_come_back_after_a_restart_or_a_release(backend: Qu
         .publish(std::slice::from_ref(&original))
         .await
         .unwrap();
-    let delivery = queue.next("a", within()).await.unwrap();
+    let delivery = queue.next(&tid("a"), within()).await.unwrap();
     queue.release(&[delivery.tag]).await;
     let again = queue
-        .next("a", within())
+        .next(&tid("a"), within())
         .await
         .expect("released job is redelivered");
     assert_eq!(again.job, original);
 
     let queue = harness.reopen(queue).await;
     assert_eq!(
-        queue.next("a", within()).await.expect("never settled").job,
+        queue
+            .next(&tid("a"), within())
+            .await
+            .expect("never settled")
+            .job,
         original
     );
     harness.clean_up(queue).await;
@@ -193,8 +206,8 @@ async fn retries_wait_their_delay_and_dead_letters_keep_the_reason(backend: Queu
         ])
         .await
         .unwrap();
-    let first = queue.next("a", within()).await.unwrap();
-    let second = queue.next("a", within()).await.unwrap();
+    let first = queue.next(&tid("a"), within()).await.unwrap();
+    let second = queue.next(&tid("a"), within()).await.unwrap();
 
     let mut retried = first.job.clone();
     retried.attempt = 1;
@@ -211,7 +224,7 @@ async fn retries_wait_their_delay_and_dead_letters_keep_the_reason(backend: Queu
         .unwrap();
 
     let redelivered = queue
-        .next("a", within())
+        .next(&tid("a"), within())
         .await
         .expect("the retry comes back");
     assert!(
@@ -235,7 +248,7 @@ async fn retries_wait_their_delay_and_dead_letters_keep_the_reason(backend: Queu
     );
     assert_eq!(
         queue
-            .next("a", within())
+            .next(&tid("a"), within())
             .await
             .expect("the retry is durable")
             .job,
@@ -262,7 +275,7 @@ async fn concurrent_publishes_are_all_stored(backend: QueueBackendKind) {
     let queue = harness.reopen(queue).await;
     let mut seen = 0;
     while let Some(delivery) = queue
-        .next("a", if seen == 0 { within() } else { briefly() })
+        .next(&tid("a"), if seen == 0 { within() } else { briefly() })
         .await
     {
         seen += 1;
@@ -365,7 +378,7 @@ async fn a_replay_by_id_queues_exactly_that_job_again(backend: QueueBackendKind)
     let worker = {
         let queue = queue.clone();
         let deadline = Instant::now() + Duration::from_secs(10);
-        tokio::spawn(async move { queue.next("a", Some(deadline)).await })
+        tokio::spawn(async move { queue.next(&tid("a"), Some(deadline)).await })
     };
 
     let chosen = &jobs[1];
@@ -384,8 +397,11 @@ async fn a_replay_by_id_queues_exactly_that_job_again(backend: QueueBackendKind)
         "same job, same id, attempt back to 0"
     );
     assert_eq!(delivery.job.attempt, 0);
-    assert!(queue.next("a", briefly()).await.is_none(), "only that one");
-    assert!(queue.next("b", briefly()).await.is_none());
+    assert!(
+        queue.next(&tid("a"), briefly()).await.is_none(),
+        "only that one"
+    );
+    assert!(queue.next(&tid("b"), briefly()).await.is_none());
     dead_letters_become(&queue, &ids([&jobs[0], &jobs[2]])).await;
     harness.clean_up(queue).await;
 }
@@ -406,12 +422,12 @@ async fn a_replay_by_target_queues_its_jobs_again_durably(backend: QueueBackendK
     let queue = harness.reopen(queue).await;
     let mut received = Vec::new();
     for _ in 0..2 {
-        received.push(queue.next("a", within()).await.expect("replayed").job);
+        received.push(queue.next(&tid("a"), within()).await.expect("replayed").job);
     }
     assert_eq!(ids(&received), ids(&jobs[..2]));
     assert!(received.iter().all(|job| job.attempt == 0));
-    assert!(queue.next("a", briefly()).await.is_none());
-    assert!(queue.next("b", briefly()).await.is_none());
+    assert!(queue.next(&tid("a"), briefly()).await.is_none());
+    assert!(queue.next(&tid("b"), briefly()).await.is_none());
     dead_letters_become(&queue, &ids([&jobs[2]])).await;
     harness.clean_up(queue).await;
 }
@@ -440,13 +456,16 @@ async fn a_replay_leaves_unknown_ids_and_unconfigured_targets_alone(backend: Que
     assert_eq!(replayed, Replayed::default(), "both must match");
     // A job whose target is no longer configured stays a dead letter.
     let unconfigured = ReplayFilter {
-        configured: Some(["a".to_string()].into()),
+        configured: Some([tid("a")].into()),
         ..Default::default()
     };
     let replayed = replay_when_all_present(&queue, &ids(&jobs), unconfigured).await;
     assert_eq!(letter_ids(&replayed.replayed), ids(&jobs[..1]));
     assert_eq!(letter_ids(&replayed.skipped), ids(&jobs[1..]));
-    let delivery = queue.next("a", briefly()).await.expect("a's job again");
+    let delivery = queue
+        .next(&tid("a"), briefly())
+        .await
+        .expect("a's job again");
     queue
         .settle(Settlement {
             ack: vec![delivery.tag],
@@ -455,8 +474,8 @@ async fn a_replay_leaves_unknown_ids_and_unconfigured_targets_alone(backend: Que
         .await
         .unwrap();
 
-    assert!(queue.next("a", briefly()).await.is_none());
-    assert!(queue.next("b", briefly()).await.is_none());
+    assert!(queue.next(&tid("a"), briefly()).await.is_none());
+    assert!(queue.next(&tid("b"), briefly()).await.is_none());
     dead_letters_become(&queue, &ids(&jobs[1..])).await;
     harness.clean_up(queue).await;
 }
@@ -514,7 +533,7 @@ async fn amqp_bad_messages_get_an_id_and_a_replay_skips_them_without_losing_them
         BTreeSet::from([fresh.id.clone(), "producer-42".to_string()])
     );
     assert_eq!(
-        queue.next("a", within()).await.expect("replayed").job,
+        queue.next(&tid("a"), within()).await.expect("replayed").job,
         valid
     );
     dead_letters_become(&queue, &letter_ids(&replayed.skipped)).await;

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::fakes::bigscoots::BigScoots;
 use crate::fakes::json as body_json;
+use crate::helpers::tid;
 use crate::helpers::*;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -175,7 +176,7 @@ scopes = ["object", "page"]
         .expect("stopping does not wait out the provider's 60 s");
     // The HTTP workers release their handle on the store as they wind down.
     let queue = eventually(WAIT, "the store to be released", || async {
-        Queue::open_embedded(&dir.path().join("queue")).ok()
+        Queue::open_embedded(&dir.path().join("queue")).await.ok()
     })
     .await;
     assert_eq!(
@@ -193,14 +194,14 @@ scopes = ["object", "page"]
 /// A provider that records when it was called (in the test's clock).
 struct Recorder {
     start: tokio::time::Instant,
-    calls: std::sync::Mutex<Vec<(Duration, purgehook::job::Action)>>,
+    calls: std::sync::Mutex<Vec<(Duration, purgehook::action::Action)>>,
 }
 
 #[async_trait::async_trait]
 impl purgehook::provider::Provider for Recorder {
     async fn purge(
         &self,
-        action: &purgehook::job::Action,
+        action: &purgehook::action::Action,
     ) -> Result<(), purgehook::provider::ProviderError> {
         self.calls
             .lock()
@@ -208,12 +209,17 @@ impl purgehook::provider::Provider for Recorder {
             .push((self.start.elapsed(), action.clone()));
         Ok(())
     }
+
+    fn describe(&self) -> String {
+        "recorder".into()
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile() {
-    use purgehook::job::{Action, Job};
-    use purgehook::provider::ProviderSettings;
+    use purgehook::action::Action;
+    use purgehook::job::Job;
+    use purgehook::provider::registry;
     use purgehook::queue::Queue;
     use purgehook::worker::TargetWorker;
     use purgehook::worker::retry::RetryPolicy;
@@ -221,18 +227,18 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
 
     let table: toml::Table =
         toml::from_str("install_id = \"i\"\nusername = \"u\"\npassword = \"p\"").unwrap();
-    let settings =
-        ProviderSettings::parse("wpengine", table, "targets.shop", &mut Vec::new()).unwrap();
+    let client = purgehook::provider::client().unwrap();
+    let settings = registry::standalone("wpengine", table, &tid("shop"), &client).unwrap();
     let recorder = Arc::new(Recorder {
         start: tokio::time::Instant::now(),
         calls: Default::default(),
     });
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open_embedded(dir.path()).unwrap();
+    let queue = Queue::open_embedded(dir.path()).await.unwrap();
     let worker = TargetWorker {
-        target: "shop".into(),
+        target: tid("shop"),
         provider: recorder.clone(),
-        capabilities: settings.capabilities(),
+        capabilities: settings.capabilities,
         window: Duration::from_millis(10),
         rate: None,
         retry: RetryPolicy {
@@ -260,7 +266,7 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
     .await;
     // While the object cache may not be purged, new purges arrive together.
     let page = Job::new(
-        "shop",
+        tid("shop"),
         Action::Scopes {
             scopes: vec!["page".into()],
             full: false,
@@ -342,7 +348,7 @@ everything = true
         .await
         .expect("a stop does not wait for the provider's job");
     let queue = eventually(WAIT, "the store to be released", || async {
-        Queue::open_embedded(&dir.path().join("queue")).ok()
+        Queue::open_embedded(&dir.path().join("queue")).await.ok()
     })
     .await;
     assert_eq!(

@@ -12,12 +12,55 @@ use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, ConnectionProperties};
 
+use crate::queue::QueueError;
+
 /// How long a request may wait for a connection or channel before the
 /// broker counts as unavailable.
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Channels kept for publishing.
 const PUBLISH_CHANNELS: usize = 8;
+
+/// What went wrong reaching RabbitMQ. Names the broker's host, never the
+/// credentials of its URL.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BrokerError {
+    /// `[queue] url` is not an AMQP URL.
+    #[error("[queue] url {0}")]
+    BadUrl(String),
+    /// No connection could be made (or kept).
+    #[error("cannot connect to RabbitMQ at {host}: {reason}")]
+    Connect {
+        /// The broker's `host:port`.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// A channel could not be opened or set up.
+    #[error("cannot open a channel to RabbitMQ at {host}: {reason}")]
+    Channel {
+        /// The broker's `host:port`.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// A pooled channel was closed.
+    #[error("the channel is closed")]
+    Closed,
+}
+
+impl From<BrokerError> for QueueError {
+    fn from(error: BrokerError) -> Self {
+        let host = match &error {
+            BrokerError::Connect { host, .. } | BrokerError::Channel { host, .. } => host.clone(),
+            BrokerError::BadUrl(_) | BrokerError::Closed => String::new(),
+        };
+        QueueError::Unreachable {
+            host,
+            reason: error.to_string(),
+        }
+    }
+}
 
 /// The connection and the channel pool.
 #[derive(Clone)]
@@ -49,14 +92,14 @@ pub fn display_host(url: &str) -> String {
 
 impl Broker {
     /// Prepares the pools; nothing connects until first use.
-    pub fn new(url: &str, name: &str) -> Result<Broker, String> {
+    pub fn new(url: &str, name: &str) -> Result<Broker, BrokerError> {
         let host = display_host(url);
         let parsed = url::Url::parse(url)
-            .map_err(|_| format!("[queue] url is not a valid AMQP URL (for {host})"))?;
+            .map_err(|_| BrokerError::BadUrl(format!("is not a valid AMQP URL (for {host})")))?;
         if !matches!(parsed.scheme(), "amqp" | "amqps") {
-            return Err(format!(
-                "[queue] url must start with amqp:// or amqps:// (for {host})"
-            ));
+            return Err(BrokerError::BadUrl(format!(
+                "must start with amqp:// or amqps:// (for {host})"
+            )));
         }
         let config = deadpool_lapin::Config {
             url: Some(url.to_string()),
@@ -76,7 +119,10 @@ impl Broker {
                 move || ConnectionProperties::default().with_connection_name(name.clone().into()),
                 deadpool_lapin::Runtime::Tokio1,
             )
-            .map_err(|e| format!("cannot set up the connection to RabbitMQ at {host}: {e}"))?;
+            .map_err(|e| BrokerError::Connect {
+                host: host.clone(),
+                reason: e.to_string(),
+            })?;
         let channels = managed::Pool::builder(ChannelManager {
             connections: connections.clone(),
             host: host.clone(),
@@ -87,7 +133,10 @@ impl Broker {
         .recycle_timeout(Some(WAIT))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-        .map_err(|e| format!("cannot set up channels to RabbitMQ at {host}: {e}"))?;
+        .map_err(|e| BrokerError::Channel {
+            host: host.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(Broker {
             connections,
             channels,
@@ -101,10 +150,13 @@ impl Broker {
     }
 
     /// A pooled confirm-mode channel, returned to the pool when dropped.
-    pub async fn channel(&self) -> Result<managed::Object<ChannelManager>, String> {
+    pub async fn channel(&self) -> Result<managed::Object<ChannelManager>, BrokerError> {
         self.channels.get().await.map_err(|e| match e {
-            managed::PoolError::Backend(message) => message,
-            other => format!("RabbitMQ at {} is not reachable: {other}", self.host),
+            managed::PoolError::Backend(error) => error,
+            other => BrokerError::Connect {
+                host: self.host.clone(),
+                reason: other.to_string(),
+            },
         })
     }
 
@@ -118,7 +170,7 @@ impl Broker {
     }
 
     /// A channel of its own (for a consumer), in confirm mode.
-    pub async fn dedicated_channel(&self) -> Result<Channel, String> {
+    pub async fn dedicated_channel(&self) -> Result<Channel, BrokerError> {
         open_channel(&self.connections, &self.host).await
     }
 }
@@ -129,37 +181,45 @@ pub struct ChannelManager {
     host: String,
 }
 
-async fn open_channel(connections: &deadpool_lapin::Pool, host: &str) -> Result<Channel, String> {
-    let connection = connections.get().await.map_err(|e| match e {
-        managed::PoolError::Backend(error) => {
-            format!("cannot connect to RabbitMQ at {host}: {error}")
-        }
-        other => format!("cannot connect to RabbitMQ at {host}: {other}"),
+async fn open_channel(
+    connections: &deadpool_lapin::Pool,
+    host: &str,
+) -> Result<Channel, BrokerError> {
+    let connection = connections.get().await.map_err(|e| BrokerError::Connect {
+        host: host.to_string(),
+        reason: match e {
+            managed::PoolError::Backend(error) => error.to_string(),
+            other => other.to_string(),
+        },
     })?;
+    let channel_error = |reason: String| BrokerError::Channel {
+        host: host.to_string(),
+        reason,
+    };
     let channel = connection
         .create_channel()
         .await
-        .map_err(|e| format!("cannot open a channel to RabbitMQ at {host}: {e}"))?;
+        .map_err(|e| channel_error(e.to_string()))?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
-        .map_err(|e| format!("cannot enable publisher confirms at {host}: {e}"))?;
+        .map_err(|e| channel_error(format!("cannot enable publisher confirms: {e}")))?;
     Ok(channel)
 }
 
 impl managed::Manager for ChannelManager {
     type Type = Channel;
-    type Error = String;
+    type Error = BrokerError;
 
-    async fn create(&self) -> Result<Channel, String> {
+    async fn create(&self) -> Result<Channel, BrokerError> {
         open_channel(&self.connections, &self.host).await
     }
 
-    async fn recycle(&self, channel: &mut Channel, _: &Metrics) -> RecycleResult<String> {
+    async fn recycle(&self, channel: &mut Channel, _: &Metrics) -> RecycleResult<BrokerError> {
         if channel.status().connected() {
             Ok(())
         } else {
-            Err(RecycleError::message("the channel is closed"))
+            Err(RecycleError::Backend(BrokerError::Closed))
         }
     }
 }

@@ -16,6 +16,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 
 use crate::config::AmqpQueueType;
+use crate::job::TargetId;
 
 /// The delays retries wait, as queue TTLs. A retry waits the smallest tier at
 /// least as long as its backoff asked (the largest when none is).
@@ -108,7 +109,7 @@ impl Names {
     }
 
     /// Declares everything shared and the queues of `targets`. Idempotent.
-    pub async fn declare(&self, channel: &Channel, targets: &[String]) -> lapin::Result<()> {
+    pub async fn declare(&self, channel: &Channel, targets: &[TargetId]) -> lapin::Result<()> {
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..ExchangeDeclareOptions::default()
@@ -165,7 +166,7 @@ impl Names {
                 .await?;
         }
         for target in targets {
-            self.declare_target(channel, target).await?;
+            self.declare_target(channel, target.as_str()).await?;
         }
         Ok(())
     }

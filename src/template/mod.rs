@@ -1,7 +1,10 @@
-//! The expression language of conditions and action values: minijinja
-//! (Jinja syntax), with purgehook's helpers, and the translation of a value
-//! template (`"https://site/{{ payload.slug }}/"`) into one expression, so
-//! that every value is compiled once, when the configuration loads.
+//! The expression language of rule conditions, action values and the
+//! `http` provider's requests: minijinja (Jinja syntax) with purgehook's
+//! helpers, and the translation of a value template
+//! (`"https://site/{{ payload.slug }}/"`) into one expression, so that every
+//! value is compiled once, when the configuration loads. One environment
+//! serves the whole process. This module imports nothing from the rest of
+//! the crate.
 //!
 //! Helpers:
 //! - filter `changed_files`: every file added, modified or removed by a
@@ -19,39 +22,54 @@ use regex_lite::Regex;
 /// A compiled expression, valid for the whole process.
 pub type Compiled = minijinja::Expression<'static, 'static>;
 
-/// Builds the environment shared by one rule set. It is leaked on purpose:
-/// compiled expressions borrow it, and it lives as long as the rule set,
-/// which is built once per configuration load.
-pub fn environment() -> &'static Environment<'static> {
+/// The environment every expression is compiled in: undefined values chain
+/// (`payload.a.b` of a payload without `a` is undefined, not an error), and
+/// purgehook's helpers are registered.
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.add_filter("changed_files", changed_files);
     env.add_filter("regex_replace", regex_replace);
     env.add_test("matching", matching);
-    Box::leak(Box::new(env))
+    env
+});
+
+/// Why an expression or template does not compile, or failed to evaluate:
+/// minijinja's description of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(String);
+
+impl From<Error> for TemplateError {
+    fn from(error: Error) -> Self {
+        TemplateError(describe(&error))
+    }
 }
 
 /// Compiles a condition or a bare expression.
-pub fn compile(env: &'static Environment<'static>, source: &str) -> Result<Compiled, String> {
-    env.compile_expression_owned(source.to_string())
-        .map_err(|e| describe(&e))
+pub fn compile(source: &str) -> Result<Compiled, TemplateError> {
+    ENVIRONMENT
+        .compile_expression_owned(source.to_string())
+        .map_err(TemplateError::from)
 }
 
 /// Compiles a value template: a lone `{{ expr }}` keeps the expression's type
 /// (a list stays a list); text with interpolations becomes a string
 /// concatenation; plain text becomes a string literal.
-pub fn compile_template(
-    env: &'static Environment<'static>,
-    template: &str,
-) -> Result<Compiled, String> {
+pub fn compile_template(template: &str) -> Result<Compiled, TemplateError> {
     if template.contains("{%") || template.contains("{#") {
-        return Err("only {{ … }} interpolations are supported in values; use filters and expressions instead of {% … %} blocks".into());
+        return Err(TemplateError("only {{ … }} interpolations are supported in values; use filters and expressions instead of {% … %} blocks".into()));
     }
     let expression = template_to_expression(template)?;
-    compile(env, &expression)
+    compile(&expression)
 }
 
-fn template_to_expression(template: &str) -> Result<String, String> {
+/// Whether a value is a template (it has `{{ … }}`) rather than plain text.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
+}
+
+fn template_to_expression(template: &str) -> Result<String, TemplateError> {
     let trimmed = template.trim();
     if let Some(inner) = trimmed
         .strip_prefix("{{")
@@ -70,7 +88,7 @@ fn template_to_expression(template: &str) -> Result<String, String> {
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
-            .ok_or_else(|| format!("unclosed {{{{ in {template:?}"))?;
+            .ok_or_else(|| TemplateError(format!("unclosed {{{{ in {template:?}")))?;
         parts.push(format!("(({}) | string)", after[..end].trim()));
         rest = &after[end + 2..];
     }
@@ -98,7 +116,7 @@ fn string_literal(text: &str) -> String {
 }
 
 /// A one-line description of a minijinja error.
-pub fn describe(error: &Error) -> String {
+fn describe(error: &Error) -> String {
     match error.detail() {
         Some(detail) => format!("{}: {detail}", error.kind()),
         None => error.kind().to_string(),
@@ -164,10 +182,7 @@ mod tests {
     use minijinja::context;
 
     fn eval(template: &str, ctx: Value) -> Value {
-        compile_template(environment(), template)
-            .unwrap()
-            .eval(ctx)
-            .unwrap()
+        compile_template(template).unwrap().eval(ctx).unwrap()
     }
 
     #[test]
@@ -218,8 +233,8 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_reported_at_compile_time() {
-        assert!(compile_template(environment(), "{{ payload. }}").is_err());
-        assert!(compile_template(environment(), "{% if x %}y{% endif %}").is_err());
-        assert!(compile_template(environment(), "a {{ b").is_err());
+        assert!(compile_template("{{ payload. }}").is_err());
+        assert!(compile_template("{% if x %}y{% endif %}").is_err());
+        assert!(compile_template("a {{ b").is_err());
     }
 }

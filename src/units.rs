@@ -1,28 +1,38 @@
-//! Humane configuration values: durations (`"1500ms"`, `"2s"`, `"1m"`) and
-//! rates (`"1/60s"`, `"10/s"`), with deserializers that say what was expected.
+//! Humane values of the configuration: durations (`"1500ms"`, `"2s"`,
+//! `"1m"`) and rates (`"1/60s"`, `"10/s"`), with deserializers that say what
+//! was expected. This module imports nothing from the rest of the crate.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+/// A value that is not the humane duration or rate it should be; says what
+/// was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidUnit(String);
+
 /// Parses a humane duration (`"500ms"`, `"2s"`, `"1m 30s"`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|_| format!("expected a duration like \"500ms\", \"2s\" or \"1m\", got {text:?}"))
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidUnit> {
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        InvalidUnit(format!(
+            "expected a duration like \"500ms\", \"2s\" or \"1m\", got {text:?}"
+        ))
+    })
 }
 
-/// Serde adapter for a required humane duration.
-pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
-}
+/// A humane duration as a configuration value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumaneDuration(pub Duration);
 
-/// Serde adapter for an optional humane duration.
-pub fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
-    duration(deserializer).map(Some)
+impl<'de> Deserialize<'de> for HumaneDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_duration(&text)
+            .map(HumaneDuration)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// At most `calls` provider calls per `period`.
@@ -53,10 +63,14 @@ impl fmt::Display for Rate {
 }
 
 impl std::str::FromStr for Rate {
-    type Err = String;
+    type Err = InvalidUnit;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let expected = || format!("expected a rate like \"1/60s\" or \"10/s\", got {text:?}");
+        let expected = || {
+            InvalidUnit(format!(
+                "expected a rate like \"1/60s\" or \"10/s\", got {text:?}"
+            ))
+        };
         let (calls, period) = text.trim().split_once('/').ok_or_else(expected)?;
         let calls: u32 = calls.trim().parse().map_err(|_| expected())?;
         let period = period.trim();
@@ -66,9 +80,9 @@ impl std::str::FromStr for Rate {
             parse_duration(&format!("1{period}")).map_err(|_| expected())?
         };
         if calls == 0 || period.is_zero() {
-            return Err(format!(
+            return Err(InvalidUnit(format!(
                 "{text:?}: a rate needs at least 1 call per non-zero period"
-            ));
+            )));
         }
         Ok(Rate { calls, period })
     }
@@ -97,6 +111,7 @@ mod tests {
         assert!(
             parse_duration("2 parsecs")
                 .unwrap_err()
+                .to_string()
                 .contains("\"2 parsecs\"")
         );
     }

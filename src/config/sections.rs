@@ -1,0 +1,240 @@
+//! The fixed sections of the configuration — `[server]`, `[queue]`,
+//! `[worker]`, `[log]` — with their defaults, each read by [`Fields`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::fields::Fields;
+use crate::secret::Secret;
+use crate::units::HumaneDuration;
+
+/// `[server]`: the HTTP receiver.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free port).
+    pub listen: String,
+    /// Largest accepted webhook body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Bearer tokens for `/api/v1/*`.
+    pub api_tokens: Vec<Secret>,
+}
+
+/// The shortest API token accepted.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            api_tokens: Vec::new(),
+        }
+    }
+}
+
+impl ServerSettings {
+    pub(super) fn read(mut fields: Fields<'_>) -> Self {
+        let d = Self::default();
+        let listen = fields.value_or("listen", d.listen);
+        let max_body_bytes = fields.value_or("max_body_bytes", d.max_body_bytes);
+        let api_tokens = fields.secrets("api_tokens").unwrap_or_default();
+        for (index, token) in api_tokens.iter().enumerate() {
+            if token.expose().trim().chars().count() < MIN_TOKEN_CHARS {
+                fields.problem(
+                    &format!("api_tokens[{index}]"),
+                    format!(
+                        "too short (the {} value): use at least {MIN_TOKEN_CHARS} random characters",
+                        token.origin()
+                    ),
+                );
+            }
+        }
+        let _ = fields.finish();
+        Self {
+            listen,
+            max_body_bytes,
+            api_tokens,
+        }
+    }
+}
+
+/// Which queue backend carries the jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackendKind {
+    /// The on-disk store in `[queue] path` (default).
+    Embedded,
+    /// RabbitMQ at `[queue] url`.
+    Amqp,
+}
+
+/// RabbitMQ queue type for the per-target queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AmqpQueueType {
+    /// Replicated quorum queues (default).
+    Quorum,
+    /// Classic queues.
+    Classic,
+}
+
+impl AmqpQueueType {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AmqpQueueType::Quorum => "quorum",
+            AmqpQueueType::Classic => "classic",
+        }
+    }
+}
+
+/// `[queue]`: where jobs wait.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// `embedded` or `amqp`.
+    pub backend: QueueBackendKind,
+    /// Directory of the embedded store.
+    pub path: PathBuf,
+    /// AMQP URL (amqp only).
+    pub url: String,
+    /// Name prefix of exchanges and queues (amqp only).
+    pub prefix: String,
+    /// `quorum` or `classic` (amqp only).
+    pub queue_type: AmqpQueueType,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            backend: QueueBackendKind::Embedded,
+            path: PathBuf::from("data"),
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            prefix: "purgehook".into(),
+            queue_type: AmqpQueueType::Quorum,
+        }
+    }
+}
+
+impl QueueSettings {
+    pub(super) fn read(mut fields: Fields<'_>) -> Self {
+        let d = Self::default();
+        let settings = Self {
+            backend: fields.value_or("backend", d.backend),
+            path: fields.value_or("path", d.path),
+            url: fields.value_or("url", d.url),
+            prefix: fields.value_or("prefix", d.prefix),
+            queue_type: fields.value_or("queue_type", d.queue_type),
+        };
+        let _ = fields.finish();
+        settings
+    }
+}
+
+/// `[worker]`: merging and retry defaults for every target.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Coalescing window: how long a target collects jobs before calling.
+    pub window: Duration,
+    /// Attempts before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with full jitter.
+    pub backoff: Duration,
+    /// Largest retry delay.
+    pub max_backoff: Duration,
+    /// Most jobs merged into one batch.
+    pub max_batch: usize,
+    /// Where a `purgehook worker` process serves `/healthz`, `/readyz` and
+    /// `/metrics` (none when absent).
+    pub listen: Option<String>,
+    /// On stop, how long a provider call in progress (an async job being
+    /// polled, say) may go on before it is cancelled and queued again.
+    pub stop_grace: Duration,
+    /// Retryable failures in a row after which a target stops calling its
+    /// provider for `breaker_cooldown` (0 turns the breaker off).
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before one probe call; doubles after
+    /// each failed probe, up to `max_backoff`.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(1),
+            max_attempts: 8,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            max_batch: 1000,
+            listen: None,
+            stop_grace: Duration::from_secs(10),
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A duration key of `fields`; `default` when absent or invalid.
+fn duration_or(fields: &mut Fields<'_>, key: &'static str, default: Duration) -> Duration {
+    fields.value_or(key, HumaneDuration(default)).0
+}
+
+impl WorkerSettings {
+    pub(super) fn read(mut fields: Fields<'_>) -> Self {
+        let d = Self::default();
+        let settings = Self {
+            window: duration_or(&mut fields, "window", d.window),
+            max_attempts: fields.value_or("max_attempts", d.max_attempts),
+            backoff: duration_or(&mut fields, "backoff", d.backoff),
+            max_backoff: duration_or(&mut fields, "max_backoff", d.max_backoff),
+            max_batch: fields.value_or("max_batch", d.max_batch),
+            listen: fields.value_or("listen", d.listen),
+            stop_grace: duration_or(&mut fields, "stop_grace", d.stop_grace),
+            breaker_failures: fields.value_or("breaker_failures", d.breaker_failures),
+            breaker_cooldown: duration_or(&mut fields, "breaker_cooldown", d.breaker_cooldown),
+        };
+        let _ = fields.finish();
+        settings
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`: telemetry output.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `purgehook=debug`); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+impl LogSettings {
+    pub(super) fn read(mut fields: Fields<'_>) -> Self {
+        let d = Self::default();
+        let settings = Self {
+            format: fields.value_or("format", d.format),
+            level: fields.value_or("level", d.level),
+        };
+        let _ = fields.finish();
+        settings
+    }
+}

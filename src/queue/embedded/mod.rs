@@ -1,0 +1,363 @@
+//! The embedded backend: a redb file whose commits are fsync'd before a
+//! publish returns, owned by the [`store`] thread (group commit: concurrent
+//! publishes share one fsync). Ready jobs are mirrored in memory per target;
+//! a delivery stays on disk until it is settled, so a crash redelivers it.
+//! A replay removes dead letters and stores their jobs again in the same
+//! transaction.
+
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{DeadLetter, Delivery, DeliveryTag, QueueError, ReplayFilter, Replayed, Settlement};
+use crate::job::{Job, TargetId};
+pub use store::WriterStats;
+use store::{Request, Stored, Writes};
+
+/// The file inside the queue directory.
+pub const FILE_NAME: &str = "queue.redb";
+
+#[derive(Default)]
+struct TargetState {
+    /// Ready and delayed jobs, by (not before, sequence).
+    waiting: BTreeMap<(u64, u64), Job>,
+    /// Delivered, not yet settled: sequence → (not before, job).
+    in_flight: HashMap<u64, (u64, Job)>,
+    notify: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct State {
+    targets: HashMap<TargetId, TargetState>,
+    /// Target of every in-flight sequence.
+    owners: HashMap<u64, TargetId>,
+}
+
+impl State {
+    fn target(&mut self, target: &TargetId) -> &mut TargetState {
+        self.targets.entry(target.clone()).or_default()
+    }
+}
+
+struct Inner {
+    /// The store thread's requests; `None` once closed.
+    requests: Mutex<Option<mpsc::UnboundedSender<Request>>>,
+    /// Fires when the store thread has closed the file.
+    stopped: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
+    state: Mutex<State>,
+    next_seq: Arc<AtomicU64>,
+    stats: Arc<WriterStats>,
+    clock: StoreClock,
+}
+
+/// The embedded queue; cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    inner: Arc<Inner>,
+}
+
+/// The store's clock: wall-clock milliseconds as of opening, advanced by
+/// tokio's monotonic clock since. Delays stored on disk stay wall-clock
+/// across restarts, and tests can drive them with paused time.
+struct StoreClock {
+    opened_ms: u64,
+    opened: Instant,
+}
+
+impl StoreClock {
+    fn start() -> StoreClock {
+        StoreClock {
+            opened_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64,
+            opened: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.opened_ms + self.opened.elapsed().as_millis() as u64
+    }
+}
+
+impl EmbeddedQueue {
+    /// Opens (or creates) the store in `dir` and loads its pending jobs.
+    pub async fn open(dir: &Path) -> Result<EmbeddedQueue, QueueError> {
+        let next_seq = Arc::new(AtomicU64::new(1));
+        let stats = Arc::new(WriterStats::default());
+        let (store, loaded) = store::open(dir, next_seq.clone(), stats.clone()).await?;
+        let mut state = State::default();
+        for (not_before, seq, job) in loaded.jobs {
+            let target = job.target.clone();
+            state.target(&target).waiting.insert((not_before, seq), job);
+        }
+        Ok(EmbeddedQueue {
+            inner: Arc::new(Inner {
+                requests: Mutex::new(Some(store.requests)),
+                stopped: tokio::sync::Mutex::new(Some(store.stopped)),
+                state: Mutex::new(state),
+                next_seq,
+                stats,
+                clock: StoreClock::start(),
+            }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn seq(&self) -> u64 {
+        self.inner.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    fn send(&self, request: Request) -> Result<(), QueueError> {
+        let requests = self
+            .inner
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        requests
+            .as_ref()
+            .ok_or(QueueError::Closed)?
+            .send(request)
+            .map_err(|_| QueueError::Closed)
+    }
+
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, QueueError>>) -> Request,
+    ) -> Result<T, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(request(reply))?;
+        answer.await.map_err(|_| QueueError::Closed)?
+    }
+
+    async fn write(&self, writes: Writes) -> Result<(), QueueError> {
+        self.ask(|done| Request::Write { writes, done }).await
+    }
+
+    fn enqueue(&self, entries: Vec<(u64, u64, Job)>) {
+        let mut state = self.state();
+        let mut woken = Vec::new();
+        for (not_before, seq, job) in entries {
+            let id = job.target.clone();
+            let target = state.target(&id);
+            woken.push(target.notify.clone());
+            target.waiting.insert((not_before, seq), job);
+        }
+        drop(state);
+        for notify in woken {
+            notify.notify_one();
+        }
+    }
+
+    /// Stores `jobs` durably (one fsync shared with concurrent callers).
+    pub async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let now = self.inner.clock.now_ms();
+        let mut writes = Writes::default();
+        let mut entries = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let seq = self.seq();
+            writes.put_jobs.push((seq, Stored::encode(now, job)?));
+            entries.push((now, seq, job.clone()));
+        }
+        self.write(writes).await?;
+        self.enqueue(entries);
+        Ok(())
+    }
+
+    /// Takes the first ready job of `target`, or says when one is due (and
+    /// what to wait on for a new one).
+    fn take_ready(&self, target: &TargetId) -> Result<Delivery, (Arc<Notify>, Option<Duration>)> {
+        let mut state = self.state();
+        let now = self.inner.clock.now_ms();
+        let waiting = state.target(target);
+        let notify = waiting.notify.clone();
+        match waiting.waiting.first_key_value().map(|(k, _)| *k) {
+            Some((not_before, seq)) if not_before <= now => {
+                let Some(job) = waiting.waiting.remove(&(not_before, seq)) else {
+                    return Err((notify, None));
+                };
+                waiting.in_flight.insert(seq, (not_before, job.clone()));
+                state.owners.insert(seq, target.clone());
+                Ok(Delivery {
+                    job,
+                    tag: DeliveryTag::Embedded(seq),
+                })
+            }
+            Some((not_before, _)) => Err((notify, Some(Duration::from_millis(not_before - now)))),
+            None => Err((notify, None)),
+        }
+    }
+
+    /// The next ready job of `target`, waiting until `deadline` at most.
+    pub async fn next(&self, target: &TargetId, deadline: Option<Instant>) -> Option<Delivery> {
+        loop {
+            let (notify, due_in) = match self.take_ready(target) {
+                Ok(delivery) => return Some(delivery),
+                Err(wait) => wait,
+            };
+            let wake_at = match (due_in.map(|d| Instant::now() + d), deadline) {
+                (Some(due), Some(deadline)) => Some(due.min(deadline)),
+                (due, deadline) => due.or(deadline),
+            };
+            match wake_at {
+                Some(at) => {
+                    tokio::select! {
+                        () = notify.notified() => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => notify.notified().await,
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+        }
+    }
+
+    /// Applies a settlement in one transaction.
+    pub async fn settle(&self, settlement: Settlement) -> Result<(), QueueError> {
+        let now = self.inner.clock.now_ms();
+        let mut writes = Writes::default();
+        let acked: Vec<u64> = settlement
+            .ack
+            .iter()
+            .filter_map(|tag| match tag {
+                DeliveryTag::Embedded(seq) => Some(*seq),
+                DeliveryTag::Amqp(_) => None,
+            })
+            .collect();
+        writes.delete_jobs.extend(&acked);
+        let mut retried = Vec::new();
+        for (job, delay) in settlement.retry {
+            let seq = self.seq();
+            let not_before = now + delay.as_millis() as u64;
+            writes
+                .put_jobs
+                .push((seq, Stored::encode(not_before, &job)?));
+            retried.push((not_before, seq, job));
+        }
+        let dead_at = crate::job::now();
+        for (job, reason) in settlement.dead {
+            let letter = DeadLetter {
+                id: job.id.to_string(),
+                target: job.target.to_string(),
+                attempts: job.attempt + 1,
+                job: Some(job),
+                body: None,
+                reason,
+                dead_at: Some(dead_at),
+            };
+            let bytes =
+                serde_json::to_vec(&letter).map_err(|e| QueueError::Encode(e.to_string()))?;
+            writes.put_dead.push((self.seq(), bytes));
+        }
+        self.write(writes).await?;
+        self.forget(&acked);
+        self.enqueue(retried);
+        Ok(())
+    }
+
+    /// Drops settled deliveries from memory.
+    fn forget(&self, sequences: &[u64]) {
+        let mut state = self.state();
+        for seq in sequences {
+            if let Some(owner) = state.owners.remove(seq) {
+                state.target(&owner).in_flight.remove(seq);
+            }
+        }
+    }
+
+    /// Gives unsettled deliveries back for redelivery.
+    pub fn release(&self, tags: &[DeliveryTag]) {
+        let mut state = self.state();
+        for tag in tags {
+            let DeliveryTag::Embedded(seq) = tag else {
+                continue;
+            };
+            let Some(owner) = state.owners.remove(seq) else {
+                continue;
+            };
+            let target = state.target(&owner);
+            if let Some((not_before, job)) = target.in_flight.remove(seq) {
+                target.waiting.insert((not_before, *seq), job);
+                target.notify.notify_one();
+            }
+        }
+    }
+
+    /// Whether the store thread is running.
+    pub fn is_ready(&self) -> bool {
+        let requests = self
+            .inner
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        requests.as_ref().is_some_and(|sender| !sender.is_closed())
+    }
+
+    /// Every dead letter, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        self.ask(|reply| Request::ReadDead { reply }).await
+    }
+
+    /// Stores the jobs of the matching dead letters again (attempt 0) and
+    /// deletes those letters, in one transaction; then delivers the jobs.
+    pub async fn replay(&self, filter: &ReplayFilter) -> Result<Replayed, QueueError> {
+        let now_ms = self.inner.clock.now_ms();
+        let filter = filter.clone();
+        let (outcome, requeued) = self
+            .ask(|reply| Request::Replay {
+                filter,
+                now_ms,
+                reply,
+            })
+            .await?;
+        self.enqueue(requeued);
+        Ok(outcome)
+    }
+
+    /// How many jobs wait or are in flight, per target (for tests and `check`).
+    pub fn pending(&self, target: &str) -> usize {
+        self.state()
+            .targets
+            .get(target)
+            .map_or(0, |t| t.waiting.len() + t.in_flight.len())
+    }
+
+    /// Closes the store: what was sent is written, then the file is closed
+    /// (and may be opened again once this returns). Later calls fail with
+    /// [`QueueError::Closed`].
+    pub async fn close(&self) {
+        drop(
+            self.inner
+                .requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        if let Some(stopped) = self.inner.stopped.lock().await.take() {
+            let _ = stopped.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

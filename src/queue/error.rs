@@ -1,0 +1,59 @@
+//! [`QueueError`]: what went wrong when the queue could not do what was
+//! asked. Publishing callers answer 503 (with `Retry-After`) for every one
+//! of them: nothing was accepted.
+
+/// Why the queue could not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QueueError {
+    /// The broker cannot be reached, or its connection or channel failed.
+    #[error("RabbitMQ at {host} is unreachable: {reason}")]
+    Unreachable {
+        /// The broker's `host:port`.
+        host: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The broker refused a message (a negative confirm).
+    #[error("RabbitMQ at {host} refused a message (nack)")]
+    Refused {
+        /// The broker's `host:port`.
+        host: String,
+    },
+    /// A message reached no queue (its routing key names none).
+    #[error(
+        "a message to {exchange} with routing key {routing_key:?} could not be routed to any queue"
+    )]
+    Unroutable {
+        /// The exchange published to.
+        exchange: String,
+        /// Its routing key.
+        routing_key: String,
+    },
+    /// The broker could not declare an exchange or queue.
+    #[error("cannot declare {what} on RabbitMQ at {host}: {reason}")]
+    Topology {
+        /// The broker's `host:port`.
+        host: String,
+        /// The exchange or queue.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The embedded store could not write or read its file.
+    #[error("the store {path} failed: {reason}")]
+    Store {
+        /// The store's file.
+        path: String,
+        /// What failed (redb's description).
+        reason: String,
+    },
+    /// The embedded store is closed (the process is stopping).
+    #[error("the store is closed")]
+    Closed,
+    /// The embedded store is open in another process (one at a time).
+    #[error("the store {0} is open in another process (is purgehook already running?)")]
+    InUse(String),
+    /// A job could not be written in the wire format.
+    #[error("a job could not be encoded: {0}")]
+    Encode(String),
+}

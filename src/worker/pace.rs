@@ -1,0 +1,99 @@
+//! [`Pace`]: what paces one target's calls — its rate limits
+//! ([`CallLimiter`]) and its circuit breaker — and how a call's outcome
+//! moves them.
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::MAX_PAUSE;
+use super::breaker::{BreakerPolicy, CircuitBreaker};
+use super::limiter::CallLimiter;
+use crate::action::Action;
+use crate::capability::DefaultRate;
+use crate::job::TargetId;
+use crate::provider::ProviderError;
+use crate::telemetry;
+use crate::units::Rate;
+
+/// What paces a target's calls: its rate limits and its circuit breaker.
+pub(super) struct Pace {
+    limiter: CallLimiter,
+    breaker: CircuitBreaker,
+}
+
+impl Pace {
+    /// The pace of a target with `rate` (or its provider's documented
+    /// limit) and `breaker`.
+    pub fn new(
+        rate: Option<Rate>,
+        documented: Option<DefaultRate>,
+        breaker: BreakerPolicy,
+    ) -> Pace {
+        Pace {
+            limiter: CallLimiter::new(rate, documented),
+            breaker: CircuitBreaker::new(breaker),
+        }
+    }
+
+    /// Takes the slot of `call` if it may start now, else says when it may.
+    pub fn try_acquire(&self, call: &Action) -> Result<(), Instant> {
+        match self.breaker.ready_at() {
+            Some(probe_at) if probe_at > Instant::now() => Err(probe_at),
+            _ => self.limiter.try_acquire(call),
+        }
+    }
+
+    /// When calls may start again after a `Retry-After` or with the
+    /// breaker open, taking nothing (for the calls queued again at a stop).
+    pub fn resume_at(&self) -> Instant {
+        let held = self.limiter.blocked_until();
+        self.breaker
+            .ready_at()
+            .map_or(held, |probe| probe.max(held))
+    }
+
+    /// Waits for the slot of `call`; false if `stop` came first.
+    pub async fn acquire(&self, call: &Action, stop: &CancellationToken) -> bool {
+        loop {
+            match self.try_acquire(call) {
+                Ok(()) => return true,
+                Err(at) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = stop.cancelled() => return false,
+                },
+            }
+        }
+    }
+
+    /// A call went through: the provider is healthy, the breaker closes.
+    pub fn record_success(&mut self, target: &TargetId) {
+        if self.breaker.ready_at().is_some() {
+            telemetry::breaker_open(target.as_str(), false);
+            tracing::info!(target_id = %target, "provider answers again: calls resume");
+        }
+        self.breaker.record_success();
+    }
+
+    /// Accounts for a failed call: a `Retry-After` holds every call; a
+    /// retryable failure counts towards opening the breaker; a permanent one
+    /// (the request's fault) shows the provider is up.
+    pub fn record_failure(&mut self, target: &TargetId, error: &ProviderError) {
+        match error {
+            ProviderError::Permanent { .. } => {
+                self.record_success(target);
+                return;
+            }
+            ProviderError::RateLimited {
+                retry_after: Some(wait),
+                ..
+            } => self
+                .limiter
+                .block_until(Instant::now() + (*wait).min(MAX_PAUSE)),
+            _ => {}
+        }
+        if let Some(cooldown) = self.breaker.record_failure() {
+            telemetry::breaker_open(target.as_str(), true);
+            tracing::warn!(target_id = %target, ?cooldown, "provider keeps failing: calls paused, then one probe");
+        }
+    }
+}
