@@ -125,7 +125,7 @@ impl Prepared {
                         .unwrap_or(defaults.max_attempts)
                         .max(1),
                 },
-                max_batch: defaults.max_batch.max(1),
+                max_batch: defaults.max_batch,
                 stop_grace: defaults.stop_grace,
                 breaker: BreakerPolicy {
                     failures: defaults.breaker_failures,
@@ -196,7 +196,8 @@ impl Application {
             );
         }
         let targets: Vec<TargetId> = prepared.targets.keys().cloned().collect();
-        let prefetch = u16::try_from(settings.worker.max_batch).unwrap_or(u16::MAX);
+        // `[worker] max_batch` is checked to fit when the configuration loads.
+        let prefetch = u16::try_from(settings.worker.max_batch)?;
         let queue =
             Queue::open(&settings.queue, role.connection_name(), &targets, prefetch).await?;
         let workers = if role.works() {

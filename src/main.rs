@@ -59,6 +59,8 @@ enum Command {
     },
     /// Queue a purge by hand against the running deployment.
     Purge(PurgeCli),
+    /// Print a fresh random secret (whsec_…), for a source or an API token.
+    Secret,
     /// List or replay the dead letters (jobs that failed for good).
     Dlq {
         #[command(subcommand)]
@@ -134,6 +136,10 @@ fn main() -> ExitCode {
         ),
         Command::Purge(purge) => {
             cmd::purge::run(&cli.config, &purge.target, purge.action.0.clone())
+        }
+        Command::Secret => {
+            println!("{}", purgehook::secret::generate());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Dlq {
             command: DlqCommand::List { target, json },

@@ -147,12 +147,11 @@ fn read_or_generate(path: &Path) -> Result<String, SecretError> {
         std::fs::create_dir_all(dir).map_err(uncreatable)?;
     }
     let draft = draft_path(path);
-    let written = write_private(&draft, &new_secret()).and_then(|()| {
-        match std::fs::hard_link(&draft, path) {
+    let written =
+        write_private(&draft, &generate()).and_then(|()| match std::fs::hard_link(&draft, path) {
             Err(error) if error.kind() != io::ErrorKind::AlreadyExists => Err(error),
             _ => Ok(()),
-        }
-    });
+        });
     // The draft is only a name for the complete file; the link (ours or the
     // winner's) is what stays.
     let _ = std::fs::remove_file(&draft);
@@ -172,7 +171,9 @@ fn non_empty_generated(path: &Path, text: String) -> Result<String, SecretError>
     Ok(value)
 }
 
-fn new_secret() -> String {
+/// A fresh random secret: `whsec_` and the base64 of 32 random bytes (a
+/// Standard Webhooks secret, and a good one for any other scheme).
+pub fn generate() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!(

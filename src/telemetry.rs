@@ -22,9 +22,17 @@ pub fn init(settings: &LogSettings) {
     } else {
         format!("{},lapin=off", settings.level)
     };
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // `[log] level` is checked when the configuration loads; a RUST_LOG that
+    // does not parse is said, and the configured level used.
+    let filter = match EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(error) => {
+            if std::env::var_os("RUST_LOG").is_some() {
+                eprintln!("RUST_LOG is not a tracing filter ({error}); using [log] level");
+            }
+            EnvFilter::new(&level)
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

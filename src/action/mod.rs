@@ -24,53 +24,55 @@ pub use validate::MAX_ACTION_ITEMS;
 spec::vocabulary! {
     /// Everything the target caches.
     Everything = "everything", rule "everything", flag "everything" {
-        /// Also run the provider's heavier maintenance, where it offers one
-        /// (Brilliant Directories' `full=true`).
+        /// With everything or scopes: also the provider's heavier
+        /// maintenance or deeper refresh, where it has one (Brilliant
+        /// Directories' `full=true`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         full: bool => Flag;
     }
     /// Absolute URLs.
     Urls = "urls", rule "urls", flag "url" {
-        /// The URLs to purge, each absolute (`https://…`).
+        /// Absolute URLs to purge (`https://…`).
         urls: Vec<String> => Texts, flag = "url";
     }
     /// URL prefixes (with or without scheme).
     Prefixes = "prefixes", rule "prefixes", flag "prefix" {
-        /// The prefixes to purge.
+        /// URL prefixes to purge, with or without scheme.
         prefixes: Vec<String> => Texts, flag = "prefix";
     }
     /// Cache tags / surrogate keys.
     Tags = "tags", rule "tags", flag "tag" {
-        /// The tags to purge.
+        /// Cache tags (surrogate keys) to purge.
         tags: Vec<String> => Texts, flag = "tag";
     }
     /// WordPress post ids, optionally with their related pages.
     PostIds = "post_ids", rule "post_ids", flag "post-id" {
-        /// The post ids.
+        /// WordPress post ids to purge.
         post_ids: Vec<u64> => Ids, flag = "post-id";
-        /// Also purge the archives, taxonomies… the posts appear on.
+        /// With post ids: also the archives, taxonomies… the posts appear on.
         #[serde(default)]
         related: bool => Flag;
     }
     /// Named cache areas of the provider (e.g. `object`, `page`, `cdn`).
     Scopes = "scopes", rule "scopes", flag "scope" {
-        /// The areas.
+        /// Named cache areas of the provider to purge.
         scopes: Vec<String> => Texts, flag = "scope";
-        /// Ask for a full (deep) refresh where the provider offers one.
+        /// With everything or scopes: a full (deep) refresh, where the
+        /// provider offers one.
         #[serde(default)]
         full: bool => Flag;
     }
     /// A named resource and its parameters (the cache task API).
     Resource = "resource", rule "title", flag "title" {
-        /// The resource's title.
+        /// A named resource to refresh (the cache task API).
         title: String => Text;
-        /// Its parameters.
+        /// With a resource: its parameters.
         #[serde(default)]
         params: BTreeMap<String, serde_json::Value> => Params, flag = "param";
     }
     /// A provider command that is not a purge (`clear_opcache`, …).
     Command = "command", rule "command", flag "command" {
-        /// The command's name.
+        /// A provider command that is not a purge (BigScoots: `clear_opcache`…).
         name: String => Text, rule_key = "command", flag = "command";
     }
 }

@@ -27,11 +27,11 @@ fn flags() -> Vec<&'static FieldSpec> {
 }
 
 fn help(field: &FieldSpec) -> String {
-    let doc = field.doc.trim();
+    let doc = field.doc.trim().trim_end_matches('.');
     match field.shape {
         Shape::Texts | Shape::Ids => format!("{doc} (repeatable)"),
         Shape::Params => {
-            format!("{doc}: KEY=VALUE, the value as JSON when it is JSON (repeatable)")
+            format!("{doc}, as KEY=VALUE; the value is read as JSON when it is JSON (repeatable)")
         }
         Shape::Flag | Shape::Text => doc.to_string(),
     }
@@ -58,7 +58,7 @@ impl clap::Args for ActionArgs {
             let spec = kind.spec();
             markers.push(spec.flag_marker);
             if spec.field_by_flag(spec.flag_marker).is_none() {
-                let doc = spec.doc.trim().to_string();
+                let doc = spec.doc.trim().trim_end_matches('.').to_string();
                 command = command.arg(
                     Arg::new(spec.flag_marker)
                         .long(spec.flag_marker)
@@ -160,4 +160,86 @@ fn params(flag: &str, given: Vec<String>) -> Result<Map<String, Value>, clap::Er
         params.insert(key.trim().to_string(), value);
     }
     Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args as _, FromArgMatches as _};
+
+    use super::*;
+
+    fn parse(flags: &[String]) -> Result<Action, clap::Error> {
+        let command = ActionArgs::augment_args(Command::new("purge"));
+        let matches = command.try_get_matches_from(
+            std::iter::once("purge".to_string()).chain(flags.iter().cloned()),
+        )?;
+        ActionArgs::from_arg_matches(&matches).map(|args| args.0)
+    }
+
+    /// The flags that give every field of `kind`.
+    fn flags_for(kind: ActionKind) -> Vec<String> {
+        let spec = kind.spec();
+        let mut flags = Vec::new();
+        if spec.field_by_flag(spec.flag_marker).is_none() {
+            flags.push(format!("--{}", spec.flag_marker));
+        }
+        for field in spec.fields {
+            flags.push(format!("--{}", field.flag));
+            match field.shape {
+                Shape::Flag => {}
+                Shape::Texts => flags.push("https://site.example/a/".into()),
+                Shape::Ids => flags.push("7".into()),
+                Shape::Text => flags.push("x".into()),
+                Shape::Params => flags.push("id=7".into()),
+            }
+        }
+        flags
+    }
+
+    #[test]
+    fn every_kind_is_given_by_its_flags() {
+        for kind in ActionKind::ALL {
+            let action = parse(&flags_for(*kind)).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(action.kind(), *kind);
+        }
+    }
+
+    #[test]
+    fn repeated_flags_make_lists_and_params_keep_their_json_type() {
+        let flags =
+            ["--url", "https://a.example/", "--url", "https://b.example/"].map(String::from);
+        assert_eq!(
+            parse(&flags).unwrap(),
+            Action::Urls {
+                urls: vec!["https://a.example/".into(), "https://b.example/".into()]
+            }
+        );
+        let flags = [
+            "--title", "products", "--param", "id=7", "--param", "lang=en",
+        ]
+        .map(String::from);
+        let Action::Resource { params, .. } = parse(&flags).unwrap() else {
+            panic!("a resource");
+        };
+        assert_eq!(params["id"], serde_json::json!(7));
+        assert_eq!(params["lang"], serde_json::json!("en"));
+    }
+
+    #[test]
+    fn flags_of_another_kind_and_two_kinds_are_refused() {
+        let stray = ["--url", "https://a.example/", "--related"].map(String::from);
+        assert_eq!(
+            parse(&stray).unwrap_err().kind(),
+            ErrorKind::ArgumentConflict
+        );
+        let two = ["--url", "https://a.example/", "--everything"].map(String::from);
+        assert!(parse(&two).is_err());
+        let none: [String; 0] = [];
+        assert!(parse(&none).is_err());
+        let bad_id = ["--post-id", "x"].map(String::from);
+        assert_eq!(
+            parse(&bad_id).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+    }
 }

@@ -175,6 +175,22 @@ impl Default for WorkerSettings {
     }
 }
 
+/// The largest `max_batch`: it is also the broker's prefetch, a 16-bit count.
+pub const MAX_BATCH: usize = u16::MAX as usize;
+
+fn max_batch(fields: &mut Fields<'_>, default: usize) -> usize {
+    let value = fields.value_or("max_batch", default);
+    if (1..=MAX_BATCH).contains(&value) {
+        value
+    } else {
+        fields.problem(
+            "max_batch",
+            format!("must be between 1 and {MAX_BATCH}, got {value}"),
+        );
+        default
+    }
+}
+
 /// A duration key of `fields`; `default` when absent or invalid.
 fn duration_or(fields: &mut Fields<'_>, key: &'static str, default: Duration) -> Duration {
     fields.value_or(key, HumaneDuration(default)).0
@@ -188,7 +204,7 @@ impl WorkerSettings {
             max_attempts: fields.value_or("max_attempts", d.max_attempts),
             backoff: duration_or(&mut fields, "backoff", d.backoff),
             max_backoff: duration_or(&mut fields, "max_backoff", d.max_backoff),
-            max_batch: fields.value_or("max_batch", d.max_batch),
+            max_batch: max_batch(&mut fields, d.max_batch),
             listen: fields.value_or("listen", d.listen),
             stop_grace: duration_or(&mut fields, "stop_grace", d.stop_grace),
             breaker_failures: fields.value_or("breaker_failures", d.breaker_failures),
@@ -234,6 +250,12 @@ impl LogSettings {
             format: fields.value_or("format", d.format),
             level: fields.value_or("level", d.level),
         };
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&settings.level) {
+            fields.problem(
+                "level",
+                format!("not a tracing filter like \"info\" or \"purgehook=debug,info\": {error}"),
+            );
+        }
         let _ = fields.finish();
         settings
     }

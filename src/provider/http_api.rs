@@ -36,11 +36,12 @@ enum HeaderValue {
 }
 
 fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
-    let method = fields
-        .value_or("method", "POST".to_string())
-        .to_ascii_uppercase();
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| fields.problem("method", format!("{method:?} is not an HTTP method")));
+    let method = match fields.optional::<String>("method") {
+        Ok(None) => Ok(Method::POST),
+        Ok(Some(name)) => Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+            .map_err(|_| fields.problem("method", format!("{name:?} is not an HTTP method"))),
+        Err(invalid) => Err(invalid),
+    };
     let url_source: Read<String> = fields.required("url");
     let url = url_source
         .clone()

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::ReceiverState;
 use super::error::ReceiveError;
-use crate::source::{Inbound, Received};
+use crate::rules::Routed;
+use crate::source::{Event, Inbound, Received};
 use crate::telemetry;
 
 /// The handler.
@@ -56,33 +57,49 @@ async fn handle(
         Received::Ping { event_type } => {
             tracing::info!(source = %source_id, %event_type, "ping answered");
             telemetry::webhook(source_id, "ping");
-            return Ok(HttpResponse::Ok().json(json!({
-                "event_id": event_id,
-                "jobs": [],
-                "message": format!("{event_type} received; nothing to purge"),
-            })));
+            let message = format!("{event_type} received; nothing to purge");
+            return Ok(nothing_to_do(event_id, message));
         }
         Received::Event(event) => event,
     };
     let routed = state.rules.route(&event)?;
     if routed.jobs.is_empty() {
-        let message = if routed.matched_rules.is_empty() {
-            format!(
-                "no rule wants event {:?} from source {source_id:?}",
-                event.event_type
-            )
-        } else {
-            format!(
-                "the matching rules found nothing to purge in event {:?}",
-                event.event_type
-            )
-        };
-        tracing::info!(source = %source_id, event_type = %event.event_type, %event_id, "event wanted by no rule");
-        telemetry::webhook(source_id, "ignored");
-        return Ok(HttpResponse::Ok().json(json!({
-            "event_id": event_id, "jobs": [], "message": message,
-        })));
+        return Ok(unwanted(source_id, &event, &routed, event_id));
     }
+    accept(source_id, &event, routed, event_id, state).await
+}
+
+/// 200: the delivery was understood, and nothing is to be purged.
+fn nothing_to_do(event_id: Uuid, message: String) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"event_id": event_id, "jobs": [], "message": message}))
+}
+
+/// The answer to an event that no rule made a job of, saying why.
+fn unwanted(source_id: &str, event: &Event, routed: &Routed, event_id: Uuid) -> HttpResponse {
+    let message = if routed.matched_rules.is_empty() {
+        format!(
+            "no rule wants event {:?} from source {source_id:?}",
+            event.event_type
+        )
+    } else {
+        format!(
+            "the matching rules found nothing to purge in event {:?}",
+            event.event_type
+        )
+    };
+    tracing::info!(source = %source_id, event_type = %event.event_type, %event_id, "event wanted by no rule");
+    telemetry::webhook(source_id, "ignored");
+    nothing_to_do(event_id, message)
+}
+
+/// Queues the event's jobs durably; 202 once every one is stored.
+async fn accept(
+    source_id: &str,
+    event: &Event,
+    routed: Routed,
+    event_id: Uuid,
+    state: &ReceiverState,
+) -> Result<HttpResponse, ReceiveError> {
     if let Err(error) = state.queue.publish(&routed.jobs).await {
         tracing::error!(source = %source_id, %event_id, %error, "cannot queue event; answered 503");
         return Err(ReceiveError::Unavailable);

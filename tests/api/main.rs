@@ -13,4 +13,5 @@ mod pacing;
 mod providers;
 mod proxy;
 mod queue;
+mod vocabulary;
 mod worker;
