@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http::{excerpt, exchange};
-use super::registry::{Context, Registration};
+use super::registration::{Context, Registration};
 use super::settings::HttpUrl;
 use super::{Provider, ProviderError};
 use crate::action::{Action, ActionKind};

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::http::{excerpt, exchange};
-use super::registry::{Context, Registration};
+use super::registration::{Context, Registration};
 use super::settings::HttpUrl;
 use super::{Provider, ProviderError};
 use crate::action::{Action, ActionKind};

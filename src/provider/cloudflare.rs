@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::http::{error_detail, excerpt, exchange};
-use super::registry::{Context, Registration};
+use super::registration::{Context, Registration};
 use super::settings::{HttpUrl, NonEmpty, base_url_or};
 use super::{Provider, ProviderError};
 use crate::action::{Action, ActionKind};

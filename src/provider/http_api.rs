@@ -14,7 +14,7 @@ use reqwest::Method;
 use reqwest::header::HeaderName;
 
 use super::http::exchange;
-use super::registry::{Context, Registration};
+use super::registration::{Context, Registration};
 use super::{Provider, ProviderError};
 use crate::action::Action;
 use crate::capability::Capabilities;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::registry::{Context, Registration};
+use super::registration::{Context, Registration};
 use super::{Provider, ProviderError};
 use crate::action::Action;
 use crate::capability::Capabilities;

@@ -13,6 +13,7 @@ mod http_api;
 mod log;
 mod oracle_ocm;
 mod poll;
+mod registration;
 pub mod registry;
 mod settings;
 mod varnish;
@@ -25,7 +26,8 @@ use async_trait::async_trait;
 use crate::action::Action;
 
 pub use http::{MAX_ANSWER_BYTES, MAX_RETRY_AFTER, client, retry_after};
-pub use registry::{Configured, Registration};
+pub use registration::{Context, Registration};
+pub use registry::Configured;
 
 /// A cache provider's API, bound to one target.
 #[async_trait]

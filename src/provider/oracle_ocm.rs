@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::http::{error_detail, excerpt, exchange};
 use super::poll::{JobState, PollPolicy, until_done};
-use super::registry::{Context, Registration};
+use super::registration::{Context, Registration};
 use super::settings::HttpUrl;
 use super::{Provider, ProviderError};
 use crate::action::{Action, ActionKind};

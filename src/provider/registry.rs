@@ -6,29 +6,14 @@
 
 use std::sync::Arc;
 
+use super::registration::{Context, Registration};
 use super::{
     Provider, bigscoots, brilliant_directories, cache_tasks, cloudflare, fastly, http_api, log,
     oracle_ocm, varnish, wpengine,
 };
 use crate::capability::Capabilities;
-use crate::config::{ConfigError, Fields, Problems, Read, Unread};
+use crate::config::{ConfigError, Problems, Unread};
 use crate::job::TargetId;
-
-/// One provider.
-pub struct Registration {
-    /// Its name (as `provider = "…"`) and what it accepts.
-    pub capabilities: Capabilities,
-    /// Reads its keys (recording every problem) and builds the adapter.
-    pub build: fn(&mut Fields<'_>, &Context<'_>) -> Read<Arc<dyn Provider>>,
-}
-
-/// What an adapter is built with.
-pub struct Context<'a> {
-    /// The target it serves.
-    pub target: &'a TargetId,
-    /// The shared HTTP client.
-    pub client: &'a reqwest::Client,
-}
 
 /// Every provider.
 pub const PROVIDERS: [Registration; 10] = [

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::http::exchange;
-use super::registry::{Context, Registration};
+use super::registration::{Context, Registration};
 use super::settings::{HttpUrl, NonEmpty, base_url_or};
 use super::{Provider, ProviderError};
 use crate::action::{Action, ActionKind};

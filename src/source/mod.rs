@@ -8,6 +8,7 @@
 
 mod body;
 mod github;
+mod registry;
 pub mod scheme;
 mod signature;
 mod standard;
@@ -167,14 +168,17 @@ impl Source {
         let Some(kind) = settings.kind.as_deref() else {
             problems.at(
                 format!("{path}.kind"),
-                format!("missing; expected one of {}", scheme::names()),
+                format!("missing; expected one of {}", registry::names()),
             );
             return None;
         };
-        let Some(registration) = scheme::find(kind) else {
+        let Some(registration) = registry::find(kind) else {
             problems.at(
                 format!("{path}.kind"),
-                format!("unknown kind {kind:?}; expected one of {}", scheme::names()),
+                format!(
+                    "unknown kind {kind:?}; expected one of {}",
+                    registry::names()
+                ),
             );
             return None;
         };

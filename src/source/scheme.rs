@@ -1,13 +1,10 @@
 //! [`Scheme`]: how one kind of sender signs its deliveries and names its
-//! events, and the registry of every scheme ([`SCHEMES`]), which reads a
-//! source's scheme-specific keys and builds it. A new sender is one module
-//! and one line here.
+//! events, and what a scheme module gives the registry
+//! ([`SchemeRegistration`]).
 
 use std::time::SystemTime;
 
-use super::{
-    EventData, Inbound, Received, VerifyError, github, standard, woocommerce, wp_webhooks,
-};
+use super::{EventData, Inbound, Received, VerifyError};
 use crate::config::{Fields, Read};
 use crate::secret::Secret;
 
@@ -74,26 +71,4 @@ pub struct SchemeRegistration {
     /// Reads its keys of a `[sources.<id>]` table (recording every problem)
     /// and builds it.
     pub build: fn(&mut Fields<'_>) -> Read<Box<dyn Scheme>>,
-}
-
-/// Every scheme.
-pub const SCHEMES: [SchemeRegistration; 4] = [
-    github::SCHEME,
-    standard::SCHEME,
-    wp_webhooks::SCHEME,
-    woocommerce::SCHEME,
-];
-
-/// The scheme names, comma-separated (for messages).
-pub fn names() -> String {
-    SCHEMES
-        .iter()
-        .map(|scheme| scheme.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The scheme called `name`.
-pub fn find(name: &str) -> Option<&'static SchemeRegistration> {
-    SCHEMES.iter().find(|scheme| scheme.name == name)
 }
