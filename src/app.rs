@@ -132,6 +132,11 @@ impl Prepared {
                     cooldown: defaults.breaker_cooldown.min(MAX_PAUSE),
                     max_cooldown: defaults.max_backoff.min(MAX_PAUSE),
                 },
+                rate_limited_wait: target
+                    .settings
+                    .rate
+                    .map_or(defaults.rate_limited_wait, |rate| rate.period)
+                    .min(MAX_PAUSE),
             })
             .collect()
     }

@@ -157,6 +157,9 @@ pub struct WorkerSettings {
     /// How long an open breaker waits before one probe call; doubles after
     /// each failed probe, up to `max_backoff`.
     pub breaker_cooldown: Duration,
+    /// How long a 429 that gives no `Retry-After` holds a target's calls,
+    /// when the target sets no `rate` (whose period is used then).
+    pub rate_limited_wait: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -171,6 +174,7 @@ impl Default for WorkerSettings {
             stop_grace: Duration::from_secs(10),
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),
+            rate_limited_wait: Duration::from_secs(30),
         }
     }
 }
@@ -209,6 +213,7 @@ impl WorkerSettings {
             stop_grace: duration_or(&mut fields, "stop_grace", d.stop_grace),
             breaker_failures: fields.value_or("breaker_failures", d.breaker_failures),
             breaker_cooldown: duration_or(&mut fields, "breaker_cooldown", d.breaker_cooldown),
+            rate_limited_wait: duration_or(&mut fields, "rate_limited_wait", d.rate_limited_wait),
         };
         let _ = fields.finish();
         settings

@@ -91,6 +91,65 @@ struct Answer {
     total_time_ms: Option<u64>,
 }
 
+/// The heavier maintenance a full refresh (`full=true`) also runs.
+const MAINTENANCE: [&str; 2] = ["db_optimization", "file_permissions"];
+
+/// The areas a call must refresh: the scopes asked for, or every area (and
+/// the maintenance, with `full`) for a full refresh.
+fn expected(action: &Action) -> Vec<&str> {
+    match action {
+        Action::Scopes { scopes, .. } => scopes.iter().map(String::as_str).collect(),
+        Action::Everything { full } => {
+            let maintenance = if *full { &MAINTENANCE[..] } else { &[] };
+            AREAS.iter().chain(maintenance).copied().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The areas of `expected` that the answer does not report refreshed, each
+/// with the provider's words.
+fn failed_areas(answer: &Answer, expected: &[&str]) -> Vec<(String, String)> {
+    let detail = |area: &str| answer.details.as_ref().and_then(|d| d.get(area));
+    expected
+        .iter()
+        .filter_map(|area| {
+            let status = detail(area)
+                .and_then(|d| d.get("status"))
+                .and_then(|s| s.as_str());
+            let error = detail(area)
+                .and_then(|d| d.get("error"))
+                .and_then(|e| e.as_str());
+            let listed = answer.areas_refreshed.iter().any(|a| a == area);
+            match (status, listed) {
+                (Some("success") | None, true) => None,
+                (Some(status), _) if status != "success" => Some((
+                    area.to_string(),
+                    error.map_or_else(|| format!("status {status}"), str::to_string),
+                )),
+                _ => Some((area.to_string(), "missing from areas_refreshed".into())),
+            }
+        })
+        .collect()
+}
+
+/// What to ask again when `failed` areas were not refreshed: the failed
+/// areas as a scope, or a full refresh when the maintenance failed (a scope
+/// cannot run it).
+fn remaining(failed: &[(String, String)]) -> Action {
+    if failed
+        .iter()
+        .any(|(area, _)| MAINTENANCE.contains(&area.as_str()))
+    {
+        Action::Everything { full: true }
+    } else {
+        Action::Scopes {
+            scopes: failed.iter().map(|(area, _)| area.clone()).collect(),
+            full: false,
+        }
+    }
+}
+
 /// The form fields of an action.
 fn form_for(action: &Action) -> Result<Vec<(&'static str, String)>, ProviderError> {
     let mut form = vec![("verbose", "true".to_string())];
@@ -112,27 +171,47 @@ impl Provider for BrilliantDirectories {
             .header("X-Api-Key", self.api_key.expose())
             .form(&form_for(action)?);
         let answer = exchange(NAME, request).await?.success(NAME)?;
-        match serde_json::from_str::<Answer>(&answer.body) {
-            Ok(refreshed) if refreshed.status == "success" => {
-                tracing::info!(
-                    areas = %refreshed.areas_refreshed.join(","),
-                    total_time_ms = refreshed.total_time_ms.unwrap_or_default(),
-                    details = %refreshed.details.map(|d| d.to_string()).unwrap_or_default(),
-                    "Brilliant Directories cache refreshed"
-                );
-                Ok(())
+        let refreshed = match serde_json::from_str::<Answer>(&answer.body) {
+            Ok(refreshed) if refreshed.status == "success" => refreshed,
+            Ok(refused) => {
+                return Err(ProviderError::Retryable {
+                    message: format!("{NAME} answered {}: {}", refused.status, refused.message),
+                });
             }
-            Ok(refused) => Err(ProviderError::Retryable {
-                message: format!("{NAME} answered {}: {}", refused.status, refused.message),
-            }),
-            Err(_) => Err(ProviderError::Retryable {
-                message: format!(
-                    "{NAME} answered {} with an unexpected body: {}",
-                    answer.status,
-                    excerpt(&answer.body)
-                ),
-            }),
+            Err(_) => {
+                return Err(ProviderError::Retryable {
+                    message: format!(
+                        "{NAME} answered {} with an unexpected body: {}",
+                        answer.status,
+                        excerpt(&answer.body)
+                    ),
+                });
+            }
+        };
+        let failed = failed_areas(&refreshed, &expected(action));
+        let details = refreshed
+            .details
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        if failed.is_empty() {
+            tracing::info!(
+                areas = %refreshed.areas_refreshed.join(","),
+                total_time_ms = refreshed.total_time_ms.unwrap_or_default(),
+                %details,
+                "Brilliant Directories cache refreshed"
+            );
+            return Ok(());
         }
+        let words: Vec<String> = failed
+            .iter()
+            .map(|(area, why)| format!("{area}: {why}"))
+            .collect();
+        tracing::warn!(failed = %words.join("; "), %details, "Brilliant Directories did not refresh every area");
+        Err(ProviderError::Incomplete {
+            message: format!("{NAME} did not refresh {}", words.join("; ")),
+            remaining: remaining(&failed),
+        })
     }
 
     fn describe(&self) -> String {

@@ -10,13 +10,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::http::{excerpt, exchange};
+use super::http::{Answer, excerpt, exchange};
 use super::poll::{JobState, PollPolicy, until_done};
 use super::registration::{Context, Registration};
 use super::settings::HttpUrl;
 use super::{Provider, ProviderError};
 use crate::action::{Action, ActionKind};
-use crate::capability::{Capabilities, accept_any};
+use crate::capability::Capabilities;
 use crate::config::{Fields, Read};
 use crate::secret::Secret;
 
@@ -27,11 +27,24 @@ pub(super) const PROVIDER: Registration = Registration {
         provider: "cache_tasks",
         kinds: &[ActionKind::Resource],
         max_items: &[],
-        check: accept_any,
+        check,
         default_rate: None,
     },
     build,
 };
+
+/// The field the API names the resource with: a parameter of that name
+/// would replace the action's title on the wire.
+const TITLE_FIELD: &str = "resource_title";
+
+fn check(action: &Action) -> Result<(), String> {
+    match action {
+        Action::Resource { params, .. } if params.contains_key(TITLE_FIELD) => Err(format!(
+            "params: {TITLE_FIELD:?} is the request's title field; give the resource's name as `title`, not as a parameter"
+        )),
+        _ => Ok(()),
+    }
+}
 
 fn build(fields: &mut Fields<'_>, context: &Context<'_>) -> Read<Arc<dyn Provider>> {
     let base_url = fields.required("base_url");
@@ -77,19 +90,47 @@ impl CacheTasks {
         self.base_url.join(&format!("api/v1/cache/{path}"))
     }
 
-    async fn task(&self, request: reqwest::RequestBuilder) -> Result<Task, ProviderError> {
+    /// Sends `request` with the token; the answer, whatever its status.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, ProviderError> {
         let request = request
             .bearer_auth(self.token.expose())
             .header("Accept", "application/json");
-        let answer = exchange(NAME, request).await?.success(NAME)?;
-        serde_json::from_str(&answer.body).map_err(|_| ProviderError::Retryable {
-            message: format!(
-                "{NAME} answered {} with an unexpected body: {}",
-                answer.status,
-                excerpt(&answer.body)
-            ),
-        })
+        exchange(NAME, request).await
     }
+
+    /// Asks for the refresh; the task it started.
+    async fn start(
+        &self,
+        body: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Task, ProviderError> {
+        let request = self.client.post(self.url("refresh/")).json(body);
+        task(&self.send(request).await?.success(NAME)?)
+    }
+
+    /// Reads the task's state: 404 is a task the server does not know;
+    /// 5xx, timeouts and 429 are read again by the poll.
+    async fn read(&self, task_id: &str) -> Result<JobState, ProviderError> {
+        let request = self
+            .client
+            .get(self.url("state/"))
+            .query(&[("task_id", task_id)]);
+        let answer = self.send(request).await?;
+        if answer.status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(JobState::Unknown);
+        }
+        task(&answer.success(NAME)?).map(|task| state(&task))
+    }
+}
+
+/// The task an answer carries.
+fn task(answer: &Answer) -> Result<Task, ProviderError> {
+    serde_json::from_str(&answer.body).map_err(|_| ProviderError::Retryable {
+        message: format!(
+            "{NAME} answered {} with an unexpected body: {}",
+            answer.status,
+            excerpt(&answer.body)
+        ),
+    })
 }
 
 #[async_trait]
@@ -99,26 +140,17 @@ impl Provider for CacheTasks {
             return Err(ProviderError::cannot(NAME, action));
         };
         let mut body = serde_json::Map::new();
-        body.insert("resource_title".into(), title.clone().into());
+        body.insert(TITLE_FIELD.into(), title.clone().into());
         for (key, value) in params {
             body.insert(key.clone(), value.clone());
         }
-        let started = self
-            .task(self.client.post(self.url("refresh/")).json(&body))
-            .await?;
+        let started = self.start(&body).await?;
         tracing::info!(task_id = %started.task_id, state = %started.task_state, resource = %title, "cache task started");
         if let JobState::Done = state(&started) {
             return Ok(());
         }
         let task_id = started.task_id;
-        until_done(NAME, self.poll, || async {
-            let request = self
-                .client
-                .get(self.url("state/"))
-                .query(&[("task_id", &task_id)]);
-            self.task(request).await.map(|task| state(&task))
-        })
-        .await
+        until_done(NAME, self.poll, || self.read(&task_id)).await
     }
 
     fn describe(&self) -> String {

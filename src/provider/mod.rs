@@ -63,9 +63,43 @@ pub enum ProviderError {
         /// What happened, with the provider's own message.
         message: String,
     },
+    /// Part of the call was done; the rest (`remaining`) is worth trying
+    /// again, like a retryable failure.
+    #[error("{message}")]
+    Incomplete {
+        /// What was not done, in the provider's own words.
+        message: String,
+        /// The part of the action still to do.
+        remaining: Action,
+    },
 }
 
 impl ProviderError {
+    /// A 429 that gave no `Retry-After` waits `floor` (a rate's period, or
+    /// `[worker] rate_limited_wait`): retrying it at once would be refused
+    /// again.
+    pub fn waiting_at_least(self, floor: Duration) -> ProviderError {
+        match self {
+            ProviderError::RateLimited {
+                retry_after: None,
+                message,
+            } => ProviderError::RateLimited {
+                retry_after: Some(floor),
+                message,
+            },
+            other => other,
+        }
+    }
+
+    /// The action a retry should make: what remains of a partly done call,
+    /// else the call itself.
+    pub fn retry_of(&self, call: Action) -> Action {
+        match self {
+            ProviderError::Incomplete { remaining, .. } => remaining.clone(),
+            _ => call,
+        }
+    }
+
     /// A permanent failure for an action the adapter cannot send (the
     /// coalescer fits actions to the capabilities, so this is a bug or a
     /// producer's job that bypassed the checks).

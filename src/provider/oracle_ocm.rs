@@ -106,13 +106,11 @@ impl OracleOcm {
             .get(location.clone())
             .bearer_auth(self.token.expose());
         let answer = exchange(NAME, request).await?;
-        if !answer.status.is_success() {
-            // A job that cannot be read is asked again rather than trusted done.
-            return Err(match answer.failure(NAME) {
-                ProviderError::Permanent { message } => ProviderError::Retryable { message },
-                other => other,
-            });
+        if answer.status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(JobState::Unknown);
         }
+        // 5xx, timeouts and 429 are read again; 401/403 are permanent.
+        let answer = answer.success(NAME)?;
         let job: JobStatus =
             serde_json::from_str(&answer.body).map_err(|_| ProviderError::Retryable {
                 message: format!("{NAME} job status is not JSON: {}", excerpt(&answer.body)),

@@ -53,6 +53,8 @@ pub struct TargetWorker {
     pub stop_grace: Duration,
     /// When to stop calling a failing provider for a while.
     pub breaker: BreakerPolicy,
+    /// How long a 429 without `Retry-After` holds the target's calls.
+    pub rate_limited_wait: Duration,
 }
 
 /// Why the rest of a batch was not called now.
@@ -185,7 +187,11 @@ impl TargetWorker {
             };
             let result = match held {
                 Some(reason) => Err(reason),
-                None => self.call(&call, stop).await,
+                None => {
+                    let result = self.call(&call, stop).await;
+                    pace.record_end(&call);
+                    result
+                }
             };
             match result {
                 Ok(Ok(())) => {
@@ -195,7 +201,7 @@ impl TargetWorker {
                 }
                 Ok(Err(error)) => {
                     pace.record_failure(&self.target, &error);
-                    let job = self.follow_up(batch, call, attempt);
+                    let job = self.follow_up(batch, error.retry_of(call), attempt);
                     self.settle_failure(job, &error, settlement);
                 }
                 Err(reason) => {
@@ -224,7 +230,9 @@ impl TargetWorker {
         stop: &CancellationToken,
     ) -> Result<Result<(), ProviderError>, Held> {
         tokio::select! {
-            result = self.provider.purge(call) => Ok(result),
+            result = self.provider.purge(call) => {
+                Ok(result.map_err(|error| error.waiting_at_least(self.rate_limited_wait)))
+            }
             () = async {
                 stop.cancelled().await;
                 tokio::time::sleep(self.stop_grace).await;

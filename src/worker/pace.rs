@@ -65,6 +65,11 @@ impl Pace {
         }
     }
 
+    /// A call ended (well or not): it counts against the rate from now.
+    pub fn record_end(&mut self, call: &Action) {
+        self.limiter.record_end(call);
+    }
+
     /// A call went through: the provider is healthy, the breaker closes.
     pub fn record_success(&mut self, target: &TargetId) {
         if self.breaker.ready_at().is_some() {

@@ -207,6 +207,7 @@ fn worker(target: &str, provider: Arc<Scripted>, breaker_failures: u32) -> Targe
             cooldown: Duration::from_secs(30),
             max_cooldown: Duration::from_secs(60),
         },
+        rate_limited_wait: Duration::from_secs(30),
     }
 }
 

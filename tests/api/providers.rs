@@ -45,6 +45,12 @@ fn class(error: &ProviderError) -> String {
             format!("limited {}", retry_after.map_or(0, |d| d.as_secs()))
         }
         ProviderError::Permanent { .. } => "permanent".into(),
+        ProviderError::Incomplete { remaining, .. } => {
+            format!(
+                "incomplete, {} left",
+                serde_json::to_string(remaining).unwrap()
+            )
+        }
     }
 }
 

@@ -253,6 +253,7 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
             cooldown: Duration::from_secs(30),
             max_cooldown: Duration::from_secs(300),
         },
+        rate_limited_wait: Duration::from_secs(30),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(worker.run(queue.clone(), stop.clone()));
