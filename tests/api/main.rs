@@ -10,6 +10,7 @@ mod helpers;
 mod hooks;
 mod operator;
 mod pacing;
+mod provider_failures;
 mod providers;
 mod proxy;
 mod queue;

@@ -99,6 +99,10 @@ fn common_failures() -> Vec<(ResponseTemplate, &'static str)> {
             ResponseTemplate::new(403).set_body_string("<h1>Forbidden</h1>"),
             "permanent",
         ),
+        (
+            ResponseTemplate::new(501).set_body_string("Not Implemented"),
+            "permanent",
+        ),
     ]
 }
 
@@ -384,6 +388,54 @@ async fn brilliant_directories_refreshes_scopes_or_everything_as_documented() {
     assert_classes(&server, route, &provider, &Action::EVERYTHING, answers).await;
 }
 
+#[tokio::test]
+async fn a_brilliant_directories_area_that_failed_is_asked_again_alone() {
+    let server = crate::fakes::brilliant::start_failing(&[
+        ("menus", "menus cache rebuild timed out"),
+        ("file_permissions", "chmod failed on /uploads"),
+    ])
+    .await;
+    let keys = format!(
+        "base_url = \"{}\"\napi_key = \"{}\"",
+        server.uri(),
+        crate::fakes::brilliant::API_KEY
+    );
+    let provider = adapter("brilliant_directories", &keys);
+    let scoped = Action::Scopes {
+        scopes: vec!["data_widgets".into(), "menus".into()],
+        full: false,
+    };
+    let error = provider.purge(&scoped).await.unwrap_err();
+    assert_eq!(
+        class(&error),
+        r#"incomplete, {"kind":"scopes","scopes":["menus"],"full":false} left"#
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("menus: menus cache rebuild timed out"),
+        "{error}"
+    );
+    // The maintenance of a full refresh cannot be asked as a scope.
+    let error = provider
+        .purge(&Action::Everything { full: true })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        class(&error),
+        r#"incomplete, {"kind":"everything","full":true} left"#
+    );
+    assert!(
+        error.to_string().contains("file_permissions: chmod failed"),
+        "{error}"
+    );
+    let untouched = Action::Scopes {
+        scopes: vec!["css".into()],
+        full: false,
+    };
+    provider.purge(&untouched).await.expect("css refreshes");
+}
+
 #[test]
 fn brilliant_directories_scopes_are_checked_when_rules_load() {
     let toml = format!(
@@ -435,6 +487,50 @@ async fn oracle_ocm_polls_the_refresh_job_until_it_succeeds() {
     assert_eq!(gets.len(), 6, "pending, pending, done for each job");
 }
 
+/// A job status read that hiccups: a 503, then a 429 asking for a second.
+fn hiccups() -> Vec<ResponseTemplate> {
+    vec![
+        ResponseTemplate::new(503).set_body_string("<html>Service Unavailable</html>"),
+        ResponseTemplate::new(429).insert_header("retry-after", "1"),
+    ]
+}
+
+fn methods(requests: &[wiremock::Request]) -> Vec<&str> {
+    requests.iter().map(|r| r.method.as_str()).collect()
+}
+
+#[tokio::test]
+async fn oracle_ocm_reads_the_same_job_again_after_a_failed_read() {
+    let server = crate::fakes::async_jobs::ocm_with(1, "succeeded", hiccups(), false).await;
+    ocm(&server.uri(), "SITE1")
+        .purge(&Action::EVERYTHING)
+        .await
+        .expect("the job is read again until it succeeds");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        methods(&requests),
+        ["POST", "GET", "GET", "GET", "GET"],
+        "one refresh; its job read through a 503 and a 429, then pending, then done"
+    );
+    let jobs: Vec<&str> = requests[1..].iter().map(|r| r.url.path()).collect();
+    assert!(jobs.iter().all(|path| path.ends_with("/JOB1")), "{jobs:?}");
+}
+
+#[tokio::test]
+async fn oracle_ocm_asks_again_only_for_a_job_it_does_not_know() {
+    let server = crate::fakes::async_jobs::ocm_with(0, "succeeded", Vec::new(), true).await;
+    let provider = ocm(&server.uri(), "SITE1");
+    let error = provider.purge(&Action::EVERYTHING).await.unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Retryable { message } if message.contains("does not know the job")),
+        "{error:?}"
+    );
+    // The worker's retry asks for a new job, which is read to the end.
+    provider.purge(&Action::EVERYTHING).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(methods(&requests), ["POST", "GET", "POST", "GET"]);
+}
+
 #[tokio::test]
 async fn oracle_ocm_failures_are_permanent_with_their_error_code() {
     let failing = crate::fakes::async_jobs::ocm(1, "failed").await;
@@ -484,6 +580,46 @@ async fn oracle_ocm_failures_are_permanent_with_their_error_code() {
         answers,
     )
     .await;
+}
+
+#[tokio::test]
+async fn cache_task_states_are_read_again_after_a_failed_read() {
+    let server = crate::fakes::async_jobs::tasks_with(hiccups()).await;
+    let keys = format!(
+        "base_url = \"{}\"\ntoken = \"{}\"\npoll_interval = \"10ms\"",
+        server.uri(),
+        crate::fakes::async_jobs::TOKEN
+    );
+    adapter("cache_tasks", &keys)
+        .purge(&resource("catalog"))
+        .await
+        .expect("the task is read again until it succeeds");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(methods(&requests), ["POST", "GET", "GET", "GET", "GET"]);
+    let queries: Vec<Option<&str>> = requests[1..].iter().map(|r| r.url.query()).collect();
+    assert!(
+        queries.iter().all(|q| *q == Some("task_id=task-1")),
+        "always the same task: {queries:?}"
+    );
+}
+
+#[test]
+fn a_cache_task_parameter_cannot_replace_the_title() {
+    let toml = format!(
+        "{}[targets.catalog]\nprovider = \"cache_tasks\"\nbase_url = \"https://cache.example.com\"\ntoken = \"t\"\n\
+         [[rules]]\nname = \"products\"\nsource = \"github\"\n[[rules.actions]]\ntarget = \"catalog\"\ntitle = \"products\"\nparams = {{ resource_title = \"other\" }}\n",
+        crate::helpers::sources()
+    );
+    let settings =
+        purgehook::config::from_toml(&toml, std::path::Path::new("t.toml"), Vec::new()).unwrap();
+    let errors = purgehook::app::Prepared::new(settings)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        errors.contains("rules[0].actions[0]")
+            && errors.contains("\"resource_title\" is the request's title field"),
+        "{errors}"
+    );
 }
 
 fn resource(title: &str) -> Action {

@@ -29,11 +29,15 @@ fn ocm_error(status: u16, title: &str, code: &str) -> ResponseTemplate {
     }))
 }
 
-/// How the jobs of a site end: after `polls` reads, with `outcome`.
+/// How the jobs of a site end: after `polls` reads, with `outcome`. The
+/// first reads of a job status may hiccup (`hiccups`, answered in turn), and
+/// a forgetful instance does not know the first job it started (404).
 struct Ocm {
     jobs: Mutex<HashMap<String, u32>>,
     polls: u32,
     outcome: &'static str,
+    hiccups: Mutex<Vec<ResponseTemplate>>,
+    forgets_first_job: bool,
 }
 
 impl Respond for Ocm {
@@ -67,7 +71,13 @@ impl Respond for Ocm {
             };
         }
         let job = path.rsplit('/').next().unwrap_or_default().to_string();
+        if let Some(hiccup) = pop(&self.hiccups) {
+            return hiccup;
+        }
         let mut jobs = self.jobs.lock().unwrap();
+        if self.forgets_first_job && job == "JOB1" {
+            return ResponseTemplate::new(404).set_body_json(json!({"title": "Job Not Found"}));
+        }
         let Some(reads) = jobs.get_mut(&job) else {
             return ResponseTemplate::new(404).set_body_json(json!({"title": "Job Not Found"}));
         };
@@ -86,14 +96,32 @@ impl Respond for Ocm {
     }
 }
 
+fn pop(hiccups: &Mutex<Vec<ResponseTemplate>>) -> Option<ResponseTemplate> {
+    let mut hiccups = hiccups.lock().unwrap();
+    (!hiccups.is_empty()).then(|| hiccups.remove(0))
+}
+
 /// An OCM instance whose refresh jobs run for `polls` reads and end with `outcome`.
 pub async fn ocm(polls: u32, outcome: &'static str) -> MockServer {
+    ocm_with(polls, outcome, Vec::new(), false).await
+}
+
+/// [`ocm`], whose job status reads first answer `hiccups` in turn, and which
+/// does not know its first job when `forgets_first_job`.
+pub async fn ocm_with(
+    polls: u32,
+    outcome: &'static str,
+    hiccups: Vec<ResponseTemplate>,
+    forgets_first_job: bool,
+) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(path_regex(r"^/sites/management/api/v1/sites/"))
         .respond_with(Ocm {
             jobs: Mutex::new(HashMap::new()),
             polls,
             outcome,
+            hiccups: Mutex::new(hiccups),
+            forgets_first_job,
         })
         .mount(&server)
         .await;
@@ -102,6 +130,7 @@ pub async fn ocm(polls: u32, outcome: &'static str) -> MockServer {
 
 struct Tasks {
     tasks: Mutex<HashMap<String, (String, u32)>>,
+    hiccups: Mutex<Vec<ResponseTemplate>>,
 }
 
 impl Respond for Tasks {
@@ -120,6 +149,9 @@ impl Respond for Tasks {
             tasks.insert(id.clone(), (title.to_string(), 0));
             return ResponseTemplate::new(200)
                 .set_body_json(json!({"task_id": id, "task_state": "PENDING"}));
+        }
+        if let Some(hiccup) = pop(&self.hiccups) {
+            return hiccup;
         }
         let id = request
             .url
@@ -143,9 +175,15 @@ impl Respond for Tasks {
 /// A cache task server: tasks start PENDING, are STARTED at the first read,
 /// and end SUCCESS (or FAILURE for the resource titled `broken`).
 pub async fn tasks() -> MockServer {
+    tasks_with(Vec::new()).await
+}
+
+/// [`tasks`], whose state reads first answer `hiccups` in turn.
+pub async fn tasks_with(hiccups: Vec<ResponseTemplate>) -> MockServer {
     let server = MockServer::start().await;
     let responder = std::sync::Arc::new(Tasks {
         tasks: Mutex::new(HashMap::new()),
+        hiccups: Mutex::new(hiccups),
     });
     Mock::given(method("POST"))
         .and(path("/api/v1/cache/refresh/"))

@@ -1,7 +1,9 @@
 //! A Brilliant Directories site (seed 000): `POST
 //! /api/v2/website_settings/refreshCache` with `X-Api-Key`; form fields
 //! `scope`, `full`, `verbose`; 401 without a valid key, 405 for other
-//! methods, 400 `status: error` naming an invalid scope.
+//! methods, 400 `status: error` naming an invalid scope. A site can be
+//! started with areas that fail: they are reported `status: error` with
+//! the error in `details`, and left out of `areas_refreshed`.
 
 use serde_json::json;
 use wiremock::matchers::path;
@@ -17,7 +19,10 @@ const AREAS: [&str; 6] = [
     "sidebars",
 ];
 
-struct RefreshCache;
+struct RefreshCache {
+    /// Areas that fail, with their error.
+    failing: Vec<(&'static str, &'static str)>,
+}
 
 fn form(request: &Request) -> Vec<(String, String)> {
     url::form_urlencoded::parse(&request.body)
@@ -65,16 +70,21 @@ impl Respond for RefreshCache {
                 (areas, "full".into())
             }
         };
+        let failed = |area: &str| self.failing.iter().find(|(a, _)| *a == area);
+        let refreshed: Vec<&String> = areas.iter().filter(|a| failed(a).is_none()).collect();
         let mut body = json!({
             "status": "success",
             "message": "Cache refreshed successfully",
-            "areas_refreshed": areas,
+            "areas_refreshed": refreshed,
             "scope": scope,
         });
         if field("verbose").as_deref() == Some("true") {
             body["details"] = areas
                 .iter()
-                .map(|a| (a.clone(), json!({"status": "success"})))
+                .map(|a| match failed(a) {
+                    Some((_, error)) => (a.clone(), json!({"status": "error", "error": error})),
+                    None => (a.clone(), json!({"status": "success"})),
+                })
                 .collect();
             body["total_time_ms"] = json!(42);
         }
@@ -83,9 +93,16 @@ impl Respond for RefreshCache {
 }
 
 pub async fn start() -> MockServer {
+    start_failing(&[]).await
+}
+
+/// A site whose `failing` areas fail on every refresh, each with its error.
+pub async fn start_failing(failing: &[(&'static str, &'static str)]) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(path("/api/v2/website_settings/refreshCache"))
-        .respond_with(RefreshCache)
+        .respond_with(RefreshCache {
+            failing: failing.to_vec(),
+        })
         .mount(&server)
         .await;
     server
