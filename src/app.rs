@@ -13,7 +13,7 @@ use crate::capability::Capabilities;
 use crate::config::{ConfigErrors, Loaded, QueueBackendKind, Settings, TargetSettings};
 use crate::job::TargetId;
 use crate::provider::{self, Configured};
-use crate::queue::Queue;
+use crate::queue::{Connect, Queue};
 use crate::receiver::{OpsState, ReceiverState, ops_server, server};
 use crate::rules::RuleSet;
 use crate::shutdown::Shutdown;
@@ -203,14 +203,13 @@ impl Application {
         let targets: Vec<TargetId> = prepared.targets.keys().cloned().collect();
         // `[worker] max_batch` is checked to fit when the configuration loads.
         let prefetch = u16::try_from(settings.worker.max_batch)?;
-        let queue = Queue::open(
-            &settings.queue,
-            &settings.dedupe,
-            role.connection_name(),
-            &targets,
+        let how = Connect {
+            name: role.connection_name(),
+            targets: &targets,
             prefetch,
-        )
-        .await?;
+            spool: role.receives(),
+        };
+        let queue = Queue::open(&settings.queue, &settings.dedupe, how).await?;
         let workers = if role.works() {
             prepared.workers()
         } else {

@@ -44,12 +44,29 @@ fn settings(out: &mut String, s: &Settings) {
     );
     let queue = match s.queue.backend {
         QueueBackendKind::Embedded => format!("embedded store in {}", s.queue.path.display()),
-        QueueBackendKind::Amqp => format!(
-            "RabbitMQ at {}, prefix {}, {} queues",
-            crate::queue::amqp::display_host(&s.queue.url),
-            s.queue.prefix,
-            s.queue.queue_type.as_str()
-        ),
+        QueueBackendKind::Amqp => {
+            let hosts: Vec<String> = s
+                .queue
+                .urls
+                .iter()
+                .map(|url| crate::queue::amqp::display_host(url))
+                .collect();
+            let spool = if s.queue.spool {
+                format!(
+                    "receivers spool up to {} jobs in {}",
+                    s.queue.spool_max,
+                    s.queue.path.display()
+                )
+            } else {
+                "no spool".into()
+            };
+            format!(
+                "RabbitMQ at {}, prefix {}, {} queues, {spool}",
+                hosts.join(", "),
+                s.queue.prefix,
+                s.queue.queue_type.as_str()
+            )
+        }
     };
     let _ = writeln!(out, "queue: {queue}");
     let breaker = match s.worker.breaker_failures {

@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::config::{QueueBackendKind, Settings};
 use crate::job::{Job, TargetId};
-use crate::queue::{DeadLetter, EMBEDDED_FILE_NAME, Queue, QueueError, ReplayFilter, Replayed};
+use crate::queue::{
+    Connect, DeadLetter, EMBEDDED_FILE_NAME, Queue, QueueError, ReplayFilter, Replayed,
+};
 use crate::receiver::ErrorCode;
 use crate::secret::Secret;
 
@@ -60,12 +62,19 @@ impl Deployment {
     pub async fn reach(settings: &Settings) -> anyhow::Result<Deployment> {
         let targets: Vec<TargetId> = settings.targets.keys().cloned().collect();
         match settings.queue.backend {
-            QueueBackendKind::Amqp => {
-                Queue::open(&settings.queue, &no_dedupe(), "purgehook-cli", &targets, 1)
-                    .await
-                    .map(Deployment::Queue)
-                    .map_err(|e| anyhow!("{e}"))
-            }
+            QueueBackendKind::Amqp => Queue::open(
+                &settings.queue,
+                &no_dedupe(),
+                Connect {
+                    name: "purgehook-cli",
+                    targets: &targets,
+                    prefetch: 1,
+                    spool: false,
+                },
+            )
+            .await
+            .map(Deployment::Queue)
+            .map_err(|e| anyhow!("{e}")),
             QueueBackendKind::Embedded => {
                 let dir = &settings.queue.path;
                 let file = dir.join(EMBEDDED_FILE_NAME);

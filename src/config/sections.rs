@@ -95,14 +95,28 @@ impl AmqpQueueType {
 pub struct QueueSettings {
     /// `embedded` or `amqp`.
     pub backend: QueueBackendKind,
-    /// Directory of the embedded store.
+    /// Directory of the embedded store (on amqp: of a receiver's spool).
     pub path: PathBuf,
-    /// AMQP URL (amqp only).
-    pub url: String,
+    /// The broker's nodes: one AMQP URL, or several (a cluster) tried in
+    /// turn (amqp only).
+    pub urls: Vec<String>,
     /// Name prefix of exchanges and queues (amqp only).
     pub prefix: String,
     /// `quorum` or `classic` (amqp only).
     pub queue_type: AmqpQueueType,
+    /// Whether a receiver keeps the jobs RabbitMQ cannot take in a local
+    /// durable spool, and forwards them later (amqp only).
+    pub spool: bool,
+    /// The most jobs a spool holds; beyond, deliveries get 503.
+    pub spool_max: usize,
+}
+
+/// One value or a list of them (`url = "…"` or `url = ["…", "…"]`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl Default for QueueSettings {
@@ -110,9 +124,11 @@ impl Default for QueueSettings {
         Self {
             backend: QueueBackendKind::Embedded,
             path: PathBuf::from("data"),
-            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            urls: vec!["amqp://guest:guest@127.0.0.1:5672/%2f".into()],
             prefix: "purgehook".into(),
             queue_type: AmqpQueueType::Quorum,
+            spool: true,
+            spool_max: 100_000,
         }
     }
 }
@@ -120,12 +136,22 @@ impl Default for QueueSettings {
 impl QueueSettings {
     pub(super) fn read(mut fields: Fields<'_>) -> Self {
         let d = Self::default();
+        let urls = match fields.value_or("url", OneOrMany::Many(d.urls.clone())) {
+            OneOrMany::One(url) => vec![url],
+            OneOrMany::Many(urls) if urls.is_empty() => {
+                fields.problem("url", "names no node; give one URL or a list of them");
+                d.urls
+            }
+            OneOrMany::Many(urls) => urls,
+        };
         let settings = Self {
             backend: fields.value_or("backend", d.backend),
             path: fields.value_or("path", d.path),
-            url: fields.value_or("url", d.url),
+            urls,
             prefix: fields.value_or("prefix", d.prefix),
             queue_type: fields.value_or("queue_type", d.queue_type),
+            spool: fields.value_or("spool", d.spool),
+            spool_max: fields.value_or("spool_max", d.spool_max),
         };
         let _ = fields.finish();
         settings

@@ -13,6 +13,18 @@ pub enum QueueError {
         /// What failed.
         reason: String,
     },
+    /// The broker did not confirm a message in time (a silent partition):
+    /// the connection was dropped.
+    #[error("RabbitMQ at {host} did not confirm within {}s", within.as_secs())]
+    NoConfirm {
+        /// The broker's `host:port`.
+        host: String,
+        /// The deadline.
+        within: std::time::Duration,
+    },
+    /// The spool of a receiver is full (`[queue] spool_max`).
+    #[error("the spool holds {0} jobs already ([queue] spool_max); RabbitMQ must come back first")]
+    SpoolFull(usize),
     /// The broker refused a message (a negative confirm).
     #[error("RabbitMQ at {host} refused a message (nack)")]
     Refused {

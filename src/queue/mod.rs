@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{DedupeSettings, QueueBackendKind, QueueSettings};
 use crate::job::{Job, TargetId};
-pub use amqp::AmqpQueue;
+pub use amqp::{AmqpQueue, Connect};
 pub use dedupe::{Deduper, DeliveryKey, Published};
 pub use embedded::{EmbeddedQueue, FILE_NAME as EMBEDDED_FILE_NAME, WriterStats};
 pub use error::QueueError;
@@ -47,9 +47,7 @@ impl Queue {
     pub async fn open(
         settings: &QueueSettings,
         dedupe: &DedupeSettings,
-        name: &str,
-        targets: &[TargetId],
-        prefetch: u16,
+        how: Connect<'_>,
     ) -> Result<Queue, QueueError> {
         match settings.backend {
             QueueBackendKind::Embedded => Queue::open_embedded(&settings.path).await,
@@ -58,7 +56,7 @@ impl Queue {
                     Deduper::connect(dedupe.redis_url.as_deref(), &settings.prefix, dedupe.window)
                         .await
                         .map_err(|e| QueueError::Dedupe(e.to_string()))?;
-                AmqpQueue::connect(settings, name, targets, prefetch, deduper)
+                AmqpQueue::connect(settings, how, deduper)
                     .await
                     .map(Queue::Amqp)
             }
@@ -116,11 +114,12 @@ impl Queue {
         }
     }
 
-    /// Whether the queue can take jobs now.
+    /// Whether the queue can take jobs now (a receiver that spools can take
+    /// them even when RabbitMQ cannot; this says whether RabbitMQ can).
     pub async fn is_ready(&self) -> bool {
         match self {
             Queue::Embedded(q) => q.is_ready(),
-            Queue::Amqp(q) => q.is_ready().await,
+            Queue::Amqp(q) => q.is_ready(),
         }
     }
 

@@ -19,19 +19,18 @@ use crate::fakes::bigscoots::BigScoots;
 use crate::fakes::json as body_json;
 use crate::helpers::tid;
 use crate::helpers::*;
-use crate::proxy::Proxy;
 use crate::queue::amqp_url;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A deployment's shared settings: one broker prefix, one BigScoots site.
-struct Deployment {
+pub struct Deployment {
     prefix: String,
-    config: String,
+    pub config: String,
 }
 
 impl Deployment {
-    fn new(site: &BigScoots, window: &str) -> Deployment {
+    pub fn new(site: &BigScoots, window: &str) -> Deployment {
         let config = format!(
             r#"{}{}
 [worker]
@@ -55,7 +54,7 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
         }
     }
 
-    fn overrides(&self, url: &str) -> Vec<(String, String)> {
+    pub fn overrides(&self, url: &str) -> Vec<(String, String)> {
         vec![
             ("PURGEHOOK__QUEUE__BACKEND".into(), "amqp".into()),
             ("PURGEHOOK__QUEUE__URL".into(), url.into()),
@@ -63,7 +62,7 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
         ]
     }
 
-    async fn spawn(&self, role: Role) -> TestApp {
+    pub async fn spawn(&self, role: Role) -> TestApp {
         self.spawn_via(role, &amqp_url()).await
     }
 
@@ -80,7 +79,7 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
         .await
     }
 
-    async fn spawn_via(&self, role: Role, url: &str) -> TestApp {
+    pub async fn spawn_via(&self, role: Role, url: &str) -> TestApp {
         spawn_role(
             &self.config,
             role,
@@ -94,9 +93,10 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
         QueueSettings {
             backend: QueueBackendKind::Amqp,
             path: "unused".into(),
-            url: amqp_url(),
+            urls: vec![amqp_url()],
             prefix: self.prefix.clone(),
             queue_type: AmqpQueueType::Quorum,
+            ..QueueSettings::default()
         }
     }
 
@@ -104,15 +104,18 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
         Queue::open(
             &self.settings(),
             &Default::default(),
-            "purgehook test",
-            &[tid("blog")],
-            10,
+            purgehook::queue::Connect {
+                name: "purgehook test",
+                targets: &[tid("blog")],
+                prefetch: 10,
+                spool: false,
+            },
         )
         .await
         .expect("broker reachable")
     }
 
-    async fn clean_up(&self) {
+    pub async fn clean_up(&self) {
         if let Queue::Amqp(queue) = self.queue().await {
             queue
                 .delete_topology(&[tid("blog")])
@@ -123,7 +126,7 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
     }
 }
 
-fn purged_ids(calls: &[wiremock::Request]) -> Vec<u64> {
+pub fn purged_ids(calls: &[wiremock::Request]) -> Vec<u64> {
     calls
         .iter()
         .flat_map(|c| {
@@ -342,98 +345,75 @@ async fn target_queues_are_quorum_queues_with_a_single_active_consumer_and_no_dr
     deployment.clean_up().await;
 }
 
-#[tokio::test]
-async fn broker_loss_answers_503_and_everything_resumes_after() {
-    let site = BigScoots::start(APP_PASSWORD).await;
-    let deployment = Deployment::new(&site, "10ms");
-    let broker = url::Url::parse(&amqp_url()).unwrap();
-    let proxy = Proxy::start(format!(
-        "{}:{}",
-        broker.host_str().unwrap(),
-        broker.port().unwrap_or(5672)
-    ))
-    .await;
-    let mut via_proxy = broker.clone();
-    via_proxy.set_port(Some(proxy.port)).unwrap();
-    let app = deployment.spawn_via(Role::Serve, via_proxy.as_str()).await;
-    let ready = || async {
-        app.client
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    };
-    assert_eq!(ready().await, 200);
-    assert_eq!(
-        app.wordpress(&post_event("post.published", 1, "post"))
-            .await
-            .status(),
-        202
-    );
-    eventually(WAIT, "the first purge", || async {
-        (purged_ids(&site.requests().await) == [1]).then_some(())
-    })
-    .await;
-
-    proxy.cut().await;
-    eventually(WAIT, "/readyz to say 503", || async {
-        (ready().await == 503).then_some(())
-    })
-    .await;
-    let refused = app
-        .wordpress(&post_event("post.published", 2, "post"))
-        .await;
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().contains_key("retry-after"));
-
-    proxy.restore();
-    eventually(WAIT, "/readyz to say 200 again", || async {
-        (ready().await == 200).then_some(())
-    })
-    .await;
-    assert_eq!(
-        app.wordpress(&post_event("post.published", 3, "post"))
-            .await
-            .status(),
-        202
-    );
-    // A delivery whose ack was cut off with the broker runs again after it
-    // (at least once); the refused event never runs.
-    let ids = eventually(WAIT, "the worker to consume again", || async {
-        let ids = purged_ids(&site.requests().await);
-        ids.contains(&3).then_some(ids)
-    })
-    .await;
-    let unique: BTreeSet<u64> = ids.into_iter().collect();
-    assert_eq!(unique, BTreeSet::from([1, 3]));
-    app.stop().await;
-    deployment.clean_up().await;
-}
-
-#[test]
-fn a_wrong_broker_is_a_clear_start_up_error_without_the_password() {
+/// A `purgehook worker` process on RabbitMQ at `url`, serving `/readyz`
+/// on a free port, its stderr captured.
+fn worker_process(url: &str) -> (std::process::Child, u16, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = dir.path().join("purgehook.toml");
     std::fs::write(
         &config,
-        format!("{}[queue]\nbackend = \"amqp\"\n", sources()),
+        format!(
+            "{}[queue]\nbackend = \"amqp\"\n[worker]\nlisten = \"127.0.0.1:{port}\"\n",
+            sources()
+        ),
     )
     .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_purgehook"))
+        .arg("worker")
+        .env("PURGEHOOK_CONFIG", &config)
+        .env("PURGEHOOK__QUEUE__URL", url)
+        .env("PURGEHOOK__QUEUE__PATH", dir.path().join("queue"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, port, dir)
+}
+
+#[tokio::test]
+async fn a_worker_started_while_the_broker_is_unreachable_stays_up_and_not_ready() {
+    let (mut child, port, _dir) = worker_process("amqp://guest:Sup3rS3cret@127.0.0.1:1/%2f");
+    let client = purgehook::provider::client().unwrap();
+    let status = eventually(WAIT, "the worker's /readyz", || async {
+        let answer = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .ok()?;
+        Some(answer.status().as_u16())
+    })
+    .await;
+    assert_eq!(status, 503, "up, and saying it is not ready");
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("127.0.0.1:1"), "names the host: {stderr}");
+    assert!(
+        !stderr.contains("Sup3rS3cret"),
+        "never the password: {stderr}"
+    );
+}
+
+#[test]
+fn a_broker_that_refuses_the_connection_is_a_clear_start_up_error_without_the_password() {
     for url in [
-        "amqp://guest:Sup3rS3cret@127.0.0.1:1/%2f",
-        "amqp://guest:Sup3rS3cret@127.0.0.1:5672/%2f-no-such-vhost",
+        "amqp://guest:Sup3rS3cret@127.0.0.1:5672/%2f",
+        "amqp://guest:guest@127.0.0.1:5672/%2f-no-such-vhost",
     ] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_purgehook"))
-            .arg("worker")
-            .env("PURGEHOOK_CONFIG", &config)
-            .env("PURGEHOOK__QUEUE__URL", url)
-            .output()
-            .unwrap();
-        assert!(!output.status.success());
+        let (child, _, _dir) = worker_process(url);
+        let output = child.wait_with_output().unwrap();
+        assert!(!output.status.success(), "{url}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("127.0.0.1:"), "names the host: {stderr}");
+        assert!(
+            stderr.contains("127.0.0.1:5672"),
+            "names the host: {stderr}"
+        );
+        assert!(stderr.contains("refuses"), "says it refused: {stderr}");
         assert!(
             !stderr.contains("Sup3rS3cret"),
             "never the password: {stderr}"

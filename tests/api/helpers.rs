@@ -76,6 +76,17 @@ pub async fn spawn_role(
         "PURGEHOOK__SERVER__LISTEN".to_string(),
         "127.0.0.1:0".to_string(),
     ));
+    // The embedded store, or on RabbitMQ a receiver's spool, in the test's
+    // own directory.
+    if !overrides
+        .iter()
+        .any(|(name, _)| name == "PURGEHOOK__QUEUE__PATH")
+    {
+        overrides.push((
+            "PURGEHOOK__QUEUE__PATH".to_string(),
+            format!("\"{}\"", dir.path().join("queue").display()),
+        ));
+    }
     let settings =
         config::from_toml(toml, Path::new("test.toml"), overrides).expect("valid config");
     let prepared = Prepared::new(settings).expect("config compiles");

@@ -10,6 +10,7 @@ mod fakes;
 mod helpers;
 mod hooks;
 mod operator;
+mod outage;
 mod pacing;
 mod provider_failures;
 mod providers;

@@ -441,15 +441,23 @@ async fn on_rabbitmq_dead_letters_are_listed_and_replayed_on_the_broker() {
     worker.stop().await;
     let settings = purgehook::config::QueueSettings {
         backend: purgehook::config::QueueBackendKind::Amqp,
-        url: amqp_url(),
+        urls: vec![amqp_url()],
         prefix,
         ..Default::default()
     };
     let targets = [tid("blog"), tid("notes")];
-    let queue =
-        purgehook::queue::Queue::open(&settings, &Default::default(), "test-clean-up", &targets, 1)
-            .await
-            .unwrap();
+    let queue = purgehook::queue::Queue::open(
+        &settings,
+        &Default::default(),
+        purgehook::queue::Connect {
+            name: "test-clean-up",
+            targets: &targets,
+            prefetch: 1,
+            spool: false,
+        },
+    )
+    .await
+    .unwrap();
     if let purgehook::queue::Queue::Amqp(amqp) = &queue {
         amqp.delete_topology(&targets).await.unwrap();
         amqp.close().await;

@@ -38,9 +38,10 @@ impl Harness {
         let settings = QueueSettings {
             backend,
             path: dir.path().to_path_buf(),
-            url: amqp_url(),
+            urls: vec![amqp_url()],
             prefix: format!("test-{}", uuid::Uuid::now_v7().simple()),
             queue_type: AmqpQueueType::Quorum,
+            ..QueueSettings::default()
         };
         Harness {
             settings,
@@ -53,9 +54,12 @@ impl Harness {
         Queue::open(
             &self.settings,
             &Default::default(),
-            "purgehook contract test",
-            &targets,
-            100,
+            purgehook::queue::Connect {
+                name: "purgehook contract test",
+                targets: &targets,
+                prefetch: 100,
+                spool: false,
+            },
         )
         .await
         .expect("queue opens")
@@ -72,9 +76,12 @@ impl Harness {
             match Queue::open(
                 &self.settings,
                 &Default::default(),
-                "purgehook contract test",
-                &targets,
-                100,
+                purgehook::queue::Connect {
+                    name: "purgehook contract test",
+                    targets: &targets,
+                    prefetch: 100,
+                    spool: false,
+                },
             )
             .await
             {

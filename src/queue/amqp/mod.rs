@@ -8,17 +8,23 @@
 
 mod broker;
 mod consume;
+mod keeper;
 mod letters;
+mod spool;
 pub mod topology;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use lapin::options::{
     BasicAckOptions, BasicNackOptions, BasicPublishOptions, ExchangeDeleteOptions,
     QueueDeleteOptions,
 };
 use lapin::{BasicProperties, PublisherConfirm};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::{Deduper, DeliveryKey, DeliveryTag, Published, QueueError, Settlement};
 use crate::config::QueueSettings;
@@ -26,15 +32,40 @@ use crate::job::{Job, TargetId};
 use broker::Broker;
 pub use broker::{BrokerError, display_host};
 use consume::ConsumerSlot;
+use spool::Spool;
 use topology::{Names, RETRY_TIERS};
 
 struct Inner {
     broker: Broker,
     names: Names,
+    targets: Vec<TargetId>,
     prefetch: u16,
     consumers: Mutex<HashMap<String, ConsumerSlot>>,
     deduper: Deduper,
+    /// The topology is declared on the current connection.
+    declared: AtomicBool,
+    /// Not ready until then: a confirm missed its deadline.
+    suspect_until: Mutex<Option<Instant>>,
+    /// Where jobs wait while the broker cannot take them (receivers).
+    spool: Option<Spool>,
+    /// Stops the background tasks (keeper, forwarders).
+    stop: CancellationToken,
 }
+
+/// How a process uses the broker.
+pub struct Connect<'a> {
+    /// The connection's name, seen in the broker's tools.
+    pub name: &'a str,
+    /// The targets whose queues are declared.
+    pub targets: &'a [TargetId],
+    /// How many unacknowledged deliveries a consumer may hold.
+    pub prefetch: u16,
+    /// Whether publishing may fall back to a local spool.
+    pub spool: bool,
+}
+
+/// How long a publisher confirm may take before the broker counts as lost.
+pub const CONFIRM_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The AMQP queue; cheap to clone.
 #[derive(Clone)]
@@ -54,6 +85,7 @@ struct Sent {
     confirm: PublisherConfirm,
     exchange: String,
     routing_key: String,
+    generation: u64,
 }
 
 fn encode(job: &Job) -> Result<Vec<u8>, QueueError> {
@@ -62,45 +94,47 @@ fn encode(job: &Job) -> Result<Vec<u8>, QueueError> {
 }
 
 impl AmqpQueue {
-    /// Connects to the broker of `settings` (as connection `name`), declares
-    /// the topology and the queues of `targets`. Errors name the host.
+    /// Connects to the broker of `settings`, declares the topology and the
+    /// targets' queues, and keeps the connection up in the background. A
+    /// broker that cannot be reached is not an error (the queue is not
+    /// ready until it is); one that refuses the connection is.
     pub async fn connect(
         settings: &QueueSettings,
-        name: &str,
-        targets: &[TargetId],
-        prefetch: u16,
+        how: Connect<'_>,
         deduper: Deduper,
     ) -> Result<AmqpQueue, QueueError> {
-        let broker = Broker::new(&settings.url, name)?;
-        let names = Names::new(&settings.prefix, settings.queue_type);
-        let channel = broker.channel().await?;
-        names
-            .declare(&channel, targets)
-            .await
-            .map_err(|e| QueueError::Topology {
-                host: broker.host().to_string(),
-                what: format!("the {} topology", settings.prefix),
-                reason: e.to_string(),
-            })?;
-        drop(channel);
-        Ok(AmqpQueue {
+        let broker = Broker::new(&settings.urls, how.name)?;
+        let spool = match how.spool && settings.spool {
+            true => Some(Spool::open(&settings.path, settings.spool_max).await?),
+            false => None,
+        };
+        let queue = AmqpQueue {
             inner: Arc::new(Inner {
                 broker,
-                names,
-                prefetch: prefetch.max(1),
+                names: Names::new(&settings.prefix, settings.queue_type),
+                targets: how.targets.to_vec(),
+                prefetch: how.prefetch.max(1),
                 consumers: Mutex::new(HashMap::new()),
                 deduper,
+                declared: AtomicBool::new(false),
+                suspect_until: Mutex::new(None),
+                spool,
+                stop: CancellationToken::new(),
             }),
-        })
+        };
+        queue.first_contact().await?;
+        tokio::spawn(queue.clone().keep(queue.inner.stop.clone()));
+        queue.start_forwarding();
+        Ok(queue)
     }
 
-    fn host(&self) -> &str {
+    fn host(&self) -> String {
         self.inner.broker.host()
     }
 
     fn unreachable(&self, reason: String) -> QueueError {
         QueueError::Unreachable {
-            host: self.host().to_string(),
+            host: self.host(),
             reason,
         }
     }
@@ -114,12 +148,13 @@ impl AmqpQueue {
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<Sent, QueueError> {
-        let channel = self.inner.broker.channel().await?;
+        let pooled = self.inner.broker.channel().await?;
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
-        let confirm = channel
+        let confirm = pooled
+            .channel
             .basic_publish(
                 exchange.into(),
                 routing_key.into(),
@@ -133,25 +168,37 @@ impl AmqpQueue {
             confirm,
             exchange: exchange.to_string(),
             routing_key: routing_key.to_string(),
+            generation: pooled.generation,
         })
     }
 
-    /// Waits for the confirm of every message sent: a nack or an unroutable
-    /// return is an error.
+    /// Waits for the confirm of every message sent, within
+    /// [`CONFIRM_DEADLINE`]: a nack or an unroutable return is an error; a
+    /// confirm that does not come drops the connection (it is not to be
+    /// trusted: a silent partition) and is an error.
     async fn confirmed(&self, sent: Vec<Sent>) -> Result<(), QueueError> {
+        let deadline = Instant::now() + CONFIRM_DEADLINE;
         for Sent {
             confirm,
             exchange,
             routing_key,
+            generation,
         } in sent
         {
-            let confirmation = confirm
-                .await
-                .map_err(|e| self.unreachable(format!("no confirm: {e}")))?;
+            let confirmation = match tokio::time::timeout_at(deadline, confirm).await {
+                Ok(confirmation) => {
+                    confirmation.map_err(|e| self.unreachable(format!("no confirm: {e}")))?
+                }
+                Err(_) => {
+                    self.suspect(generation);
+                    return Err(QueueError::NoConfirm {
+                        host: self.host(),
+                        within: CONFIRM_DEADLINE,
+                    });
+                }
+            };
             if confirmation.is_nack() {
-                return Err(QueueError::Refused {
-                    host: self.host().to_string(),
-                });
+                return Err(QueueError::Refused { host: self.host() });
             }
             if confirmation.take_message().is_some() {
                 return Err(QueueError::Unroutable {
@@ -177,8 +224,18 @@ impl AmqpQueue {
         .await
     }
 
-    /// Publishes with confirms; returns once every job is confirmed.
+    /// Publishes with confirms; returns once every job is confirmed — or,
+    /// in a receiver whose broker cannot take them, once they are stored
+    /// in the spool (forwarded when it can).
     pub async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
+        match &self.inner.spool {
+            Some(spool) => spool.publish(self, jobs).await,
+            None => self.publish_direct(jobs).await,
+        }
+    }
+
+    /// Publishes straight to the broker, with confirms.
+    async fn publish_direct(&self, jobs: &[Job]) -> Result<(), QueueError> {
         let mut sent = Vec::with_capacity(jobs.len());
         for job in jobs {
             sent.push(self.send_job(job).await?);
@@ -253,17 +310,13 @@ impl AmqpQueue {
         }
     }
 
-    /// Whether a channel can be had now.
-    pub async fn is_ready(&self) -> bool {
-        match self.inner.broker.channel().await {
-            Ok(channel) => channel.status().connected(),
-            Err(_) => false,
-        }
-    }
-
     /// Closes the consumers' channels (the broker redelivers what they had
     /// not settled) and the connection.
     pub async fn close(&self) {
+        self.inner.stop.cancel();
+        if let Some(spool) = &self.inner.spool {
+            spool.close().await;
+        }
         for slot in self.drain_consumers() {
             if let Some(consumer) = slot.lock().await.take() {
                 let _ = consumer.channel.close(200, "closing".into()).await;

@@ -370,6 +370,15 @@ impl EmbeddedQueue {
             .map_or(0, |t| t.waiting.len() + t.in_flight.len())
     }
 
+    /// How many jobs wait or are in flight, every target together.
+    pub fn pending_total(&self) -> usize {
+        self.state()
+            .targets
+            .values()
+            .map(|t| t.waiting.len() + t.in_flight.len())
+            .sum()
+    }
+
     /// Closes the store: what was sent is written, then the file is closed
     /// (and may be opened again once this returns). Later calls fail with
     /// [`QueueError::Closed`].
