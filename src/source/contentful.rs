@@ -28,6 +28,8 @@ pub(super) const SCHEME: SchemeRegistration = SchemeRegistration {
 const SIGNATURE: &str = "x-contentful-signature";
 const SIGNED_HEADERS: &str = "x-contentful-signed-headers";
 const TIMESTAMP: &str = "x-contentful-timestamp";
+/// Contentful's webhooks are POST requests (and `/hooks/<id>` takes no other).
+const METHOD: reqwest::Method = reqwest::Method::POST;
 /// The toolkit's default time to live.
 const DEFAULT_TOLERANCE: Duration = Duration::from_secs(30);
 
@@ -151,7 +153,7 @@ impl Scheme for Contentful {
             VerifyError::BadHeader(format!("{TIMESTAMP} is not a Unix time in milliseconds"))
         })?;
         let path = self.path.as_deref().unwrap_or(&inbound.path);
-        let message = canonical("POST", path, inbound, sent);
+        let message = canonical(METHOD.as_str(), path, inbound, sent);
         let keys = secrets.iter().map(|s| s.expose().as_bytes());
         let matched = hex::decode(provided.trim()).is_ok_and(|provided| {
             matches_any_with(Algorithm::Sha256, keys, &[&message], &provided)
@@ -220,7 +222,7 @@ impl Scheme for Contentful {
         let path = self.path.as_deref().unwrap_or(delivery.path);
         let mac = hmac_sha256(
             secret.expose().as_bytes(),
-            &[&canonical("POST", path, &inbound, timestamp)],
+            &[&canonical(METHOD.as_str(), path, &inbound, timestamp)],
         );
         signed.headers.extend([
             ("x-contentful-signed-headers".into(), names.join(",")),

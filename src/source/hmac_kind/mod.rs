@@ -137,6 +137,24 @@ struct TimestampKeys {
 }
 
 impl TimestampKeys {
+    /// What is wrong when there is no timestamp, if anything.
+    fn without_timestamp(&self, is_signed: bool) -> Option<(&'static str, &'static str)> {
+        const ADD: &str =
+            "there is no timestamp: add a `key={t}` part to `format`, or `timestamp_header`";
+        if is_signed {
+            Some((
+                "signed",
+                "{t} needs a timestamp: a `key={t}` part in `format`, or `timestamp_header`",
+            ))
+        } else if self.unit.is_some() {
+            Some(("timestamp_unit", ADD))
+        } else if self.tolerance.is_some() {
+            Some(("tolerance", ADD))
+        } else {
+            None
+        }
+    }
+
     fn timestamp(
         self,
         fields: &mut Fields<'_>,
@@ -163,25 +181,7 @@ impl TimestampKeys {
                 format!("the timestamp ({key}= in {signature_header})")
             }
             _ => {
-                let problem = if is_signed {
-                    Some((
-                        "signed",
-                        "{t} needs a timestamp: a `key={t}` part in `format`, or `timestamp_header`",
-                    ))
-                } else if self.unit.is_some() {
-                    Some((
-                        "timestamp_unit",
-                        "there is no timestamp: add a `key={t}` part to `format`, or `timestamp_header`",
-                    ))
-                } else if self.tolerance.is_some() {
-                    Some((
-                        "tolerance",
-                        "there is no timestamp: add a `key={t}` part to `format`, or `timestamp_header`",
-                    ))
-                } else {
-                    None
-                };
-                return match problem {
+                return match self.without_timestamp(is_signed) {
                     Some((key, message)) => Err(fields.problem(key, message)),
                     None => Ok(None),
                 };
