@@ -14,5 +14,6 @@ mod provider_failures;
 mod providers;
 mod proxy;
 mod queue;
+mod senders;
 mod vocabulary;
 mod worker;
