@@ -16,4 +16,5 @@ mod proxy;
 mod queue;
 mod senders;
 mod vocabulary;
+mod wordpress;
 mod worker;
