@@ -203,8 +203,14 @@ impl Application {
         let targets: Vec<TargetId> = prepared.targets.keys().cloned().collect();
         // `[worker] max_batch` is checked to fit when the configuration loads.
         let prefetch = u16::try_from(settings.worker.max_batch)?;
-        let queue =
-            Queue::open(&settings.queue, role.connection_name(), &targets, prefetch).await?;
+        let queue = Queue::open(
+            &settings.queue,
+            &settings.dedupe,
+            role.connection_name(),
+            &targets,
+            prefetch,
+        )
+        .await?;
         let workers = if role.works() {
             prepared.workers()
         } else {
@@ -249,6 +255,7 @@ impl Application {
                 queue: queue.clone(),
                 max_body_bytes: prepared.settings.server.max_body_bytes,
                 api_tokens: prepared.settings.server.api_tokens,
+                dedupe_window: prepared.settings.dedupe.window,
             };
             server(listener, state, ops)?
         } else {

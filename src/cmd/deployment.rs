@@ -15,6 +15,14 @@ use crate::queue::{DeadLetter, EMBEDDED_FILE_NAME, Queue, QueueError, ReplayFilt
 use crate::receiver::ErrorCode;
 use crate::secret::Secret;
 
+/// The operator commands queue jobs of no delivery: nothing to remember.
+fn no_dedupe() -> crate::config::DedupeSettings {
+    crate::config::DedupeSettings {
+        window: Duration::ZERO,
+        redis_url: None,
+    }
+}
+
 /// A way to the deployment's queue.
 pub enum Deployment {
     /// The queue itself (the broker, or an embedded store nobody holds).
@@ -52,10 +60,12 @@ impl Deployment {
     pub async fn reach(settings: &Settings) -> anyhow::Result<Deployment> {
         let targets: Vec<TargetId> = settings.targets.keys().cloned().collect();
         match settings.queue.backend {
-            QueueBackendKind::Amqp => Queue::open(&settings.queue, "purgehook-cli", &targets, 1)
-                .await
-                .map(Deployment::Queue)
-                .map_err(|e| anyhow!("{e}")),
+            QueueBackendKind::Amqp => {
+                Queue::open(&settings.queue, &no_dedupe(), "purgehook-cli", &targets, 1)
+                    .await
+                    .map(Deployment::Queue)
+                    .map_err(|e| anyhow!("{e}"))
+            }
             QueueBackendKind::Embedded => {
                 let dir = &settings.queue.path;
                 let file = dir.join(EMBEDDED_FILE_NAME);

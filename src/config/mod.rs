@@ -24,8 +24,8 @@ pub use entries::{RuleSettings, SOURCE_KEYS, SourceSettings, TARGET_KEYS, Target
 pub use error::{ConfigError, ConfigErrors, Overrides, Problems};
 pub use fields::{Fields, Invalid, Read, type_name, unknown_key_message};
 pub use sections::{
-    AmqpQueueType, LogFormat, LogSettings, MIN_TOKEN_CHARS, QueueBackendKind, QueueSettings,
-    ServerSettings, WorkerSettings,
+    AmqpQueueType, DedupeSettings, LogFormat, LogSettings, MIN_TOKEN_CHARS, QueueBackendKind,
+    QueueSettings, ServerSettings, WorkerSettings,
 };
 
 use crate::job::TargetId;
@@ -35,8 +35,8 @@ use crate::job::TargetId;
 pub const DEFAULT_CONFIG_PATH: &str = "config/purgehook.toml";
 
 /// The sections a configuration file may have.
-const SECTIONS: [&str; 7] = [
-    "server", "queue", "worker", "log", "sources", "targets", "rules",
+const SECTIONS: [&str; 8] = [
+    "server", "queue", "worker", "log", "dedupe", "sources", "targets", "rules",
 ];
 
 /// Everything purgehook is configured with.
@@ -52,6 +52,8 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// `[log]`
     pub log: LogSettings,
+    /// `[dedupe]`
+    pub dedupe: DedupeSettings,
     /// `[sources.<id>]`
     pub sources: BTreeMap<String, SourceSettings>,
     /// `[targets.<id>]`
@@ -138,6 +140,7 @@ fn read_section(settings: &mut Settings, name: &str, value: Value, problems: &mu
         "server" => settings.server = ServerSettings::read(fields),
         "queue" => settings.queue = QueueSettings::read(fields),
         "worker" => settings.worker = WorkerSettings::read(fields),
+        "dedupe" => settings.dedupe = DedupeSettings::read(fields),
         _ => settings.log = LogSettings::read(fields),
     }
 }

@@ -265,3 +265,45 @@ impl LogSettings {
         settings
     }
 }
+
+/// `[dedupe]`: how deliveries sent again (retries, replays) are recognized.
+#[derive(Debug, Clone)]
+pub struct DedupeSettings {
+    /// How long an accepted delivery is remembered (0 turns it off).
+    pub window: Duration,
+    /// Redis, to share what receivers on RabbitMQ remember (else each
+    /// remembers in its own memory).
+    pub redis_url: Option<String>,
+}
+
+impl Default for DedupeSettings {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(24 * 3600),
+            redis_url: None,
+        }
+    }
+}
+
+impl DedupeSettings {
+    pub(super) fn read(mut fields: Fields<'_>) -> Self {
+        let d = Self::default();
+        let settings = Self {
+            window: duration_or(&mut fields, "window", d.window),
+            redis_url: fields.value_or("redis_url", d.redis_url),
+        };
+        if let Some(problem) = settings.redis_url.as_deref().and_then(redis_url_problem) {
+            fields.problem("redis_url", problem);
+        }
+        let _ = fields.finish();
+        settings
+    }
+}
+
+/// What is wrong with a Redis URL, if anything (never naming its password).
+fn redis_url_problem(url: &str) -> Option<String> {
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "redis" | "rediss" | "redis+unix") => None,
+        _ => Some("expected a redis:// URL, e.g. redis://127.0.0.1:6379/0".into()),
+    }
+}

@@ -53,6 +53,9 @@ pub enum QueueError {
     /// The embedded store is open in another process (one at a time).
     #[error("the store {0} is open in another process (is purgehook already running?)")]
     InUse(String),
+    /// The de-duplication store (Redis) could not be set up.
+    #[error("cannot set up de-duplication: {0}")]
+    Dedupe(String),
     /// A job could not be written in the wire format.
     #[error("a job could not be encoded: {0}")]
     Encode(String),

@@ -8,6 +8,7 @@
 //! test suite runs against both.
 
 pub mod amqp;
+mod dedupe;
 mod embedded;
 mod error;
 mod letters;
@@ -17,9 +18,10 @@ use std::path::Path;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{QueueBackendKind, QueueSettings};
+use crate::config::{DedupeSettings, QueueBackendKind, QueueSettings};
 use crate::job::{Job, TargetId};
 pub use amqp::AmqpQueue;
+pub use dedupe::{Deduper, DeliveryKey, Published};
 pub use embedded::{EmbeddedQueue, FILE_NAME as EMBEDDED_FILE_NAME, WriterStats};
 pub use error::QueueError;
 pub use letters::{DeadLetter, Delivery, DeliveryTag, ReplayFilter, Replayed, Settlement};
@@ -40,18 +42,26 @@ impl Queue {
     }
 
     /// Opens the configured backend: the embedded store, or a connection to
-    /// RabbitMQ named `name` that declares the topology for `targets`.
+    /// RabbitMQ named `name` that declares the topology for `targets` (and
+    /// remembers accepted deliveries in Redis or memory, per `dedupe`).
     pub async fn open(
         settings: &QueueSettings,
+        dedupe: &DedupeSettings,
         name: &str,
         targets: &[TargetId],
         prefetch: u16,
     ) -> Result<Queue, QueueError> {
         match settings.backend {
             QueueBackendKind::Embedded => Queue::open_embedded(&settings.path).await,
-            QueueBackendKind::Amqp => AmqpQueue::connect(settings, name, targets, prefetch)
-                .await
-                .map(Queue::Amqp),
+            QueueBackendKind::Amqp => {
+                let deduper =
+                    Deduper::connect(dedupe.redis_url.as_deref(), &settings.prefix, dedupe.window)
+                        .await
+                        .map_err(|e| QueueError::Dedupe(e.to_string()))?;
+                AmqpQueue::connect(settings, name, targets, prefetch, deduper)
+                    .await
+                    .map(Queue::Amqp)
+            }
         }
     }
 
@@ -61,6 +71,22 @@ impl Queue {
         match self {
             Queue::Embedded(q) => q.publish(jobs).await,
             Queue::Amqp(q) => q.publish(jobs).await,
+        }
+    }
+
+    /// Publishes the jobs of one delivery, unless the same delivery was
+    /// accepted within `window` (see [`DeliveryKey`]): then nothing is
+    /// queued. Durable like [`Queue::publish`] when it says
+    /// [`Published::Stored`].
+    pub async fn publish_once(
+        &self,
+        jobs: &[Job],
+        key: DeliveryKey,
+        window: std::time::Duration,
+    ) -> Result<Published, QueueError> {
+        match self {
+            Queue::Embedded(q) => q.publish_once(jobs, key, window).await,
+            Queue::Amqp(q) => q.publish_once(jobs, key, window).await,
         }
     }
 

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     UnprocessableEvent,
     /// The queue cannot take jobs now.
     QueueUnavailable,
+    /// The same delivery is being stored right now.
+    InProgress,
     /// No such endpoint.
     NotFound,
     /// No or wrong bearer token.
@@ -73,6 +75,9 @@ pub enum ReceiveError {
     /// The queue cannot take the jobs right now; nothing was accepted.
     #[error("the queue cannot accept events right now; retry later")]
     Unavailable,
+    /// The same delivery is being stored by another request right now.
+    #[error("the same delivery is being stored right now; retry shortly")]
+    InProgress,
     /// No route for this path.
     #[error("no such endpoint")]
     NotFound,
@@ -107,6 +112,7 @@ impl ReceiveError {
             ReceiveError::Verify(_) => ErrorCode::BadRequest,
             ReceiveError::Route(_) => ErrorCode::UnprocessableEvent,
             ReceiveError::Unavailable => ErrorCode::QueueUnavailable,
+            ReceiveError::InProgress => ErrorCode::InProgress,
             ReceiveError::NotFound => ErrorCode::NotFound,
             ReceiveError::Unauthorized(_) => ErrorCode::Unauthorized,
             ReceiveError::BadRequest { .. } => ErrorCode::InvalidRequest,
@@ -132,6 +138,7 @@ impl ErrorCode {
             ErrorCode::BadSignature => "bad_signature",
             ErrorCode::UnprocessableEvent => "unprocessable_event",
             ErrorCode::QueueUnavailable => "queue_unavailable",
+            ErrorCode::InProgress => "in_progress",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidRequest => "invalid_request",
@@ -156,15 +163,21 @@ impl ResponseError for ReceiveError {
             ReceiveError::Verify(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,
             ReceiveError::Verify(_) => StatusCode::BAD_REQUEST,
             ReceiveError::Route(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ReceiveError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ReceiveError::Unavailable | ReceiveError::InProgress => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((CONTENT_TYPE, "application/json"));
-        if matches!(self, ReceiveError::Unavailable) {
-            response.insert_header((RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        match self {
+            ReceiveError::Unavailable => {
+                response.insert_header((RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+            }
+            ReceiveError::InProgress => {
+                response.insert_header((RETRY_AFTER, "1"));
+            }
+            _ => {}
         }
         let mut body = json!({"error": self.code(), "message": self.to_string()});
         if let ReceiveError::BadRequest { field, .. } = self {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::ReceiverState;
 use super::error::ReceiveError;
+use crate::queue::{DeliveryKey, Published};
 use crate::rules::Routed;
 use crate::source::{Event, Inbound, Received};
 use crate::telemetry;
@@ -68,7 +69,21 @@ async fn handle(
     if routed.jobs.is_empty() {
         return Ok(unwanted(source_id, &event, &routed, event_id));
     }
-    accept(source_id, &event, routed, event_id, state).await
+    let key = DeliveryKey::new(source_id, event.delivery_id.as_deref(), &inbound.body);
+    accept(source_id, &event, routed, (event_id, key), state).await
+}
+
+/// 200: the same delivery was accepted before; nothing is queued again.
+fn duplicate(source_id: &str, event: &Event, event_id: Uuid) -> HttpResponse {
+    let delivery = event.delivery_id.as_deref().unwrap_or("(none)");
+    tracing::info!(source = %source_id, delivery_id = %delivery, %event_id, "duplicate delivery; nothing queued");
+    telemetry::webhook(source_id, "duplicate");
+    HttpResponse::Ok().json(json!({
+        "event_id": event_id,
+        "jobs": [],
+        "duplicate": true,
+        "message": "this delivery was accepted before; nothing is queued again",
+    }))
 }
 
 /// 200: the delivery was understood, and nothing is to be purged.
@@ -94,17 +109,27 @@ fn unwanted(source_id: &str, event: &Event, routed: &Routed, event_id: Uuid) -> 
     nothing_to_do(event_id, message)
 }
 
-/// Queues the event's jobs durably; 202 once every one is stored.
+/// Queues the event's jobs durably; 202 once every one is stored — or 200
+/// when the same delivery was accepted before, queueing nothing.
 async fn accept(
     source_id: &str,
     event: &Event,
     routed: Routed,
-    event_id: Uuid,
+    (event_id, key): (Uuid, DeliveryKey),
     state: &ReceiverState,
 ) -> Result<HttpResponse, ReceiveError> {
-    if let Err(error) = state.queue.publish(&routed.jobs).await {
-        tracing::error!(source = %source_id, %event_id, %error, "cannot queue event; answered 503");
-        return Err(ReceiveError::Unavailable);
+    let published = state
+        .queue
+        .publish_once(&routed.jobs, key, state.dedupe_window)
+        .await;
+    match published {
+        Ok(Published::Stored) => {}
+        Ok(Published::Duplicate) => return Ok(duplicate(source_id, event, event_id)),
+        Ok(Published::InProgress) => return Err(ReceiveError::InProgress),
+        Err(error) => {
+            tracing::error!(source = %source_id, %event_id, %error, "cannot queue event; answered 503");
+            return Err(ReceiveError::Unavailable);
+        }
     }
     let job_ids: Vec<Uuid> = routed.jobs.iter().map(|j| j.id).collect();
     telemetry::webhook(source_id, "accepted");

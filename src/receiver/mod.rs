@@ -37,6 +37,8 @@ pub struct ReceiverState {
     pub targets: BTreeMap<TargetId, Capabilities>,
     /// Bearer tokens of the API (`[server] api_tokens`).
     pub api_tokens: Vec<Secret>,
+    /// How long an accepted delivery is remembered (`[dedupe] window`).
+    pub dedupe_window: std::time::Duration,
 }
 
 /// Builds the receiver's HTTP server on `listener`. It does not handle

@@ -101,9 +101,15 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
     }
 
     async fn queue(&self) -> Queue {
-        Queue::open(&self.settings(), "purgehook test", &[tid("blog")], 10)
-            .await
-            .expect("broker reachable")
+        Queue::open(
+            &self.settings(),
+            &Default::default(),
+            "purgehook test",
+            &[tid("blog")],
+            10,
+        )
+        .await
+        .expect("broker reachable")
     }
 
     async fn clean_up(&self) {

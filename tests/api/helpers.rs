@@ -147,17 +147,21 @@ impl TestApp {
     }
 }
 
-/// GitHub's headers: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`.
+/// GitHub's headers for a new delivery (a fresh `X-GitHub-Delivery`):
+/// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`.
 pub fn github_headers(event: &str, body: &[u8]) -> Vec<(String, String)> {
+    github_delivery(event, body, &uuid::Uuid::now_v7().to_string())
+}
+
+/// GitHub's headers for the delivery `delivery_id` (GitHub resends a
+/// delivery under its id).
+pub fn github_delivery(event: &str, body: &[u8], delivery_id: &str) -> Vec<(String, String)> {
     let mut mac = Hmac::<Sha256>::new_from_slice(GITHUB_SECRET.as_bytes()).unwrap();
     mac.update(body);
     vec![
         ("Content-Type".into(), "application/json".into()),
         ("X-GitHub-Event".into(), event.into()),
-        (
-            "X-GitHub-Delivery".into(),
-            "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
-        ),
+        ("X-GitHub-Delivery".into(), delivery_id.into()),
         (
             "X-Hub-Signature-256".into(),
             format!("sha256={}", hex::encode(mac.finalize().into_bytes())),

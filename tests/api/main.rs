@@ -4,6 +4,7 @@
 
 mod amqp;
 mod cli;
+mod dedupe;
 mod durability;
 mod fakes;
 mod helpers;

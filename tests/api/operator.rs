@@ -446,9 +446,10 @@ async fn on_rabbitmq_dead_letters_are_listed_and_replayed_on_the_broker() {
         ..Default::default()
     };
     let targets = [tid("blog"), tid("notes")];
-    let queue = purgehook::queue::Queue::open(&settings, "test-clean-up", &targets, 1)
-        .await
-        .unwrap();
+    let queue =
+        purgehook::queue::Queue::open(&settings, &Default::default(), "test-clean-up", &targets, 1)
+            .await
+            .unwrap();
     if let purgehook::queue::Queue::Amqp(amqp) = &queue {
         amqp.delete_topology(&targets).await.unwrap();
         amqp.close().await;

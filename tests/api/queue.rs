@@ -50,9 +50,15 @@ impl Harness {
 
     pub async fn open(&self) -> Queue {
         let targets: Vec<TargetId> = TARGETS.iter().map(|t| tid(t)).collect();
-        Queue::open(&self.settings, "purgehook contract test", &targets, 100)
-            .await
-            .expect("queue opens")
+        Queue::open(
+            &self.settings,
+            &Default::default(),
+            "purgehook contract test",
+            &targets,
+            100,
+        )
+        .await
+        .expect("queue opens")
     }
 
     /// Closes `queue` as a process exit would, and opens it again.
@@ -63,7 +69,15 @@ impl Harness {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let targets: Vec<TargetId> = TARGETS.iter().map(|t| tid(t)).collect();
-            match Queue::open(&self.settings, "purgehook contract test", &targets, 100).await {
+            match Queue::open(
+                &self.settings,
+                &Default::default(),
+                "purgehook contract test",
+                &targets,
+                100,
+            )
+            .await
+            {
                 Ok(queue) => return queue,
                 Err(e) if Instant::now() > deadline => panic!("cannot reopen: {e}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,

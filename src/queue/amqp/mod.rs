@@ -20,7 +20,7 @@ use lapin::options::{
 };
 use lapin::{BasicProperties, PublisherConfirm};
 
-use super::{DeliveryTag, QueueError, Settlement};
+use super::{Deduper, DeliveryKey, DeliveryTag, Published, QueueError, Settlement};
 use crate::config::QueueSettings;
 use crate::job::{Job, TargetId};
 use broker::Broker;
@@ -33,6 +33,7 @@ struct Inner {
     names: Names,
     prefetch: u16,
     consumers: Mutex<HashMap<String, ConsumerSlot>>,
+    deduper: Deduper,
 }
 
 /// The AMQP queue; cheap to clone.
@@ -68,6 +69,7 @@ impl AmqpQueue {
         name: &str,
         targets: &[TargetId],
         prefetch: u16,
+        deduper: Deduper,
     ) -> Result<AmqpQueue, QueueError> {
         let broker = Broker::new(&settings.url, name)?;
         let names = Names::new(&settings.prefix, settings.queue_type);
@@ -87,6 +89,7 @@ impl AmqpQueue {
                 names,
                 prefetch: prefetch.max(1),
                 consumers: Mutex::new(HashMap::new()),
+                deduper,
             }),
         })
     }
@@ -181,6 +184,24 @@ impl AmqpQueue {
             sent.push(self.send_job(job).await?);
         }
         self.confirmed(sent).await
+    }
+
+    /// Publishes the jobs of one delivery unless the deduper remembers it.
+    pub async fn publish_once(
+        &self,
+        jobs: &[Job],
+        key: DeliveryKey,
+        window: std::time::Duration,
+    ) -> Result<Published, QueueError> {
+        if let Some(seen) = self.inner.deduper.claim(key).await {
+            return Ok(seen);
+        }
+        let published = self.publish(jobs).await;
+        self.inner
+            .deduper
+            .settle(key, published.is_ok(), window)
+            .await;
+        published.map(|()| Published::Stored)
     }
 
     /// Publishes the retries (to their delay tier) and dead letters with

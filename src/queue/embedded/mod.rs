@@ -16,7 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{DeadLetter, Delivery, DeliveryTag, QueueError, ReplayFilter, Replayed, Settlement};
+use super::{
+    DeadLetter, Delivery, DeliveryKey, DeliveryTag, Published, QueueError, ReplayFilter, Replayed,
+    Settlement,
+};
 use crate::job::{Job, TargetId};
 pub use store::WriterStats;
 use store::{Request, Stored, Writes};
@@ -145,7 +148,7 @@ impl EmbeddedQueue {
         answer.await.map_err(|_| QueueError::Closed)?
     }
 
-    async fn write(&self, writes: Writes) -> Result<(), QueueError> {
+    async fn write(&self, writes: Writes) -> Result<Published, QueueError> {
         self.ask(|done| Request::Write { writes, done }).await
     }
 
@@ -169,17 +172,42 @@ impl EmbeddedQueue {
         if jobs.is_empty() {
             return Ok(());
         }
+        self.store(jobs, None).await.map(drop)
+    }
+
+    /// Stores the jobs of a delivery, and its key for `window`, in one
+    /// transaction — unless the key is remembered already.
+    pub async fn publish_once(
+        &self,
+        jobs: &[Job],
+        key: DeliveryKey,
+        window: Duration,
+    ) -> Result<Published, QueueError> {
+        let delivery = (!window.is_zero()).then_some((key, window));
+        self.store(jobs, delivery).await
+    }
+
+    async fn store(
+        &self,
+        jobs: &[Job],
+        delivery: Option<(DeliveryKey, Duration)>,
+    ) -> Result<Published, QueueError> {
         let now = self.inner.clock.now_ms();
-        let mut writes = Writes::default();
+        let mut writes = Writes {
+            delivery,
+            ..Writes::default()
+        };
         let mut entries = Vec::with_capacity(jobs.len());
         for job in jobs {
             let seq = self.seq();
             writes.put_jobs.push((seq, Stored::encode(now, job)?));
             entries.push((now, seq, job.clone()));
         }
-        self.write(writes).await?;
-        self.enqueue(entries);
-        Ok(())
+        let published = self.write(writes).await?;
+        if published == Published::Stored {
+            self.enqueue(entries);
+        }
+        Ok(published)
     }
 
     /// Takes the first ready job of `target`, or says when one is due (and

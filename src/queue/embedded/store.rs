@@ -14,10 +14,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::job::Job;
-use crate::queue::{DeadLetter, QueueError, ReplayFilter, Replayed};
+use crate::queue::{DeadLetter, DeliveryKey, Published, QueueError, ReplayFilter, Replayed};
 
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
+/// Delivery keys remembered, and until when (ms).
+const DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::new("dedupe");
+/// The same keys by expiry, to forget them in order.
+const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("dedupe_expiry");
+
+/// How many expired delivery keys one commit forgets at most.
+const FORGET_PER_COMMIT: usize = 256;
 
 /// How many writes one commit takes at most.
 const MAX_GROUP: usize = 512;
@@ -46,6 +53,9 @@ pub(super) struct Writes {
     pub delete_jobs: Vec<u64>,
     pub put_dead: Vec<(u64, Vec<u8>)>,
     pub delete_dead: Vec<u64>,
+    /// A delivery these writes store, remembered for the window: when it
+    /// is remembered already, nothing is written.
+    pub delivery: Option<(DeliveryKey, std::time::Duration)>,
 }
 
 /// A replay's jobs, stored: (not before, sequence, job) each.
@@ -55,7 +65,7 @@ pub(super) type Requeued = Vec<(u64, u64, Job)>;
 pub(super) enum Request {
     Write {
         writes: Writes,
-        done: oneshot::Sender<Result<(), QueueError>>,
+        done: oneshot::Sender<Result<Published, QueueError>>,
     },
     ReadDead {
         reply: oneshot::Sender<Result<Vec<DeadLetter>, QueueError>>,
@@ -144,6 +154,9 @@ fn open_file(dir: &Path) -> Result<(Database, PathBuf), QueueError> {
     let txn = db.begin_write().map_err(|e| failed(e.to_string()))?;
     txn.open_table(JOBS).map_err(|e| failed(e.to_string()))?;
     txn.open_table(DEAD).map_err(|e| failed(e.to_string()))?;
+    txn.open_table(DEDUPE).map_err(|e| failed(e.to_string()))?;
+    txn.open_table(DEDUPE_EXPIRY)
+        .map_err(|e| failed(e.to_string()))?;
     txn.commit().map_err(|e| failed(e.to_string()))?;
     Ok((db, file))
 }
@@ -219,8 +232,9 @@ impl Thread {
         }
     }
 
-    fn commit_group(&self, group: Vec<(Writes, oneshot::Sender<Result<(), QueueError>>)>) {
-        let result = self.commit(group.iter().map(|(writes, _)| writes));
+    fn commit_group(&self, group: Vec<(Writes, oneshot::Sender<Result<Published, QueueError>>)>) {
+        let now_ms = wall_clock_ms();
+        let result = self.commit(group.iter().map(|(writes, _)| writes), now_ms);
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         self.stats
             .requests
@@ -228,34 +242,43 @@ impl Thread {
         if let Err(error) = &result {
             tracing::error!(%error, "embedded store commit failed");
         }
-        for (_, done) in group {
-            let _ = done.send(result.clone());
+        for ((_, done), index) in group.into_iter().zip(0..) {
+            let outcome = result.as_ref().map_err(Clone::clone).map(|duplicates| {
+                if duplicates.contains(&index) {
+                    Published::Duplicate
+                } else {
+                    Published::Stored
+                }
+            });
+            let _ = done.send(outcome);
         }
     }
 
-    fn commit<'a>(&self, group: impl Iterator<Item = &'a Writes>) -> Result<(), QueueError> {
+    /// Applies every group of writes in one transaction; returns the
+    /// indexes of the groups skipped as duplicate deliveries.
+    fn commit<'a>(
+        &self,
+        group: impl Iterator<Item = &'a Writes>,
+        now_ms: u64,
+    ) -> Result<Vec<usize>, QueueError> {
         let txn = self.db.begin_write().map_err(|e| self.failed(e))?;
+        let mut duplicates = Vec::new();
         {
-            let mut jobs = txn.open_table(JOBS).map_err(|e| self.failed(e))?;
-            let mut dead = txn.open_table(DEAD).map_err(|e| self.failed(e))?;
-            for writes in group {
-                for (seq, bytes) in &writes.put_jobs {
-                    jobs.insert(*seq, bytes.as_slice())
-                        .map_err(|e| self.failed(e))?;
+            let mut tables = Tables::open(&txn).map_err(|e| self.failed(e))?;
+            tables.forget_expired(now_ms).map_err(|e| self.failed(e))?;
+            for (index, writes) in group.enumerate() {
+                if !tables
+                    .admit(writes.delivery, now_ms)
+                    .map_err(|e| self.failed(e))?
+                {
+                    duplicates.push(index);
+                    continue;
                 }
-                for seq in &writes.delete_jobs {
-                    jobs.remove(*seq).map_err(|e| self.failed(e))?;
-                }
-                for (seq, bytes) in &writes.put_dead {
-                    dead.insert(*seq, bytes.as_slice())
-                        .map_err(|e| self.failed(e))?;
-                }
-                for seq in &writes.delete_dead {
-                    dead.remove(*seq).map_err(|e| self.failed(e))?;
-                }
+                tables.apply(writes).map_err(|e| self.failed(e))?;
             }
         }
-        txn.commit().map_err(|e| self.failed(e))
+        txn.commit().map_err(|e| self.failed(e))?;
+        Ok(duplicates)
     }
 
     fn answer(&self, request: Request) {
@@ -325,8 +348,94 @@ impl Thread {
             outcome.replayed.push(letter);
         }
         if !requeued.is_empty() {
-            self.commit(std::iter::once(&writes))?;
+            self.commit(std::iter::once(&writes), wall_clock_ms())?;
         }
         Ok((outcome, requeued))
     }
+}
+
+/// The tables of one write transaction.
+struct Tables<'txn> {
+    jobs: redb::Table<'txn, u64, &'static [u8]>,
+    dead: redb::Table<'txn, u64, &'static [u8]>,
+    dedupe: redb::Table<'txn, &'static [u8], u64>,
+    expiry: redb::Table<'txn, (u64, &'static [u8]), ()>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn redb::WriteTransaction) -> Result<Tables<'txn>, redb::TableError> {
+        Ok(Tables {
+            jobs: txn.open_table(JOBS)?,
+            dead: txn.open_table(DEAD)?,
+            dedupe: txn.open_table(DEDUPE)?,
+            expiry: txn.open_table(DEDUPE_EXPIRY)?,
+        })
+    }
+
+    fn apply(&mut self, writes: &Writes) -> Result<(), redb::StorageError> {
+        for (seq, bytes) in &writes.put_jobs {
+            self.jobs.insert(*seq, bytes.as_slice())?;
+        }
+        for seq in &writes.delete_jobs {
+            self.jobs.remove(*seq)?;
+        }
+        for (seq, bytes) in &writes.put_dead {
+            self.dead.insert(*seq, bytes.as_slice())?;
+        }
+        for seq in &writes.delete_dead {
+            self.dead.remove(*seq)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a delivery may be stored: false when its key is remembered
+    /// and not expired; else the key is remembered now.
+    fn admit(
+        &mut self,
+        delivery: Option<(DeliveryKey, std::time::Duration)>,
+        now_ms: u64,
+    ) -> Result<bool, redb::StorageError> {
+        let Some((key, window)) = delivery else {
+            return Ok(true);
+        };
+        let until = now_ms + window.as_millis() as u64;
+        let key = key.as_bytes().as_slice();
+        if let Some(expires) = self.dedupe.get(key)?
+            && expires.value() > now_ms
+        {
+            return Ok(false);
+        }
+        self.dedupe.insert(key, until)?;
+        self.expiry.insert((until, key), ())?;
+        Ok(true)
+    }
+
+    /// Forgets some of the keys whose window has passed.
+    fn forget_expired(&mut self, now_ms: u64) -> Result<(), redb::StorageError> {
+        let expired: Vec<(u64, Vec<u8>)> = self
+            .expiry
+            .range((0, [].as_slice())..(now_ms, [].as_slice()))?
+            .take(FORGET_PER_COMMIT)
+            .map(|entry| entry.map(|(key, _)| (key.value().0, key.value().1.to_vec())))
+            .collect::<Result<_, _>>()?;
+        for (until, key) in expired {
+            self.expiry.remove((until, key.as_slice()))?;
+            if self
+                .dedupe
+                .get(key.as_slice())?
+                .is_some_and(|at| at.value() <= now_ms)
+            {
+                self.dedupe.remove(key.as_slice())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Wall-clock milliseconds, the unit of the remembered keys' expiries.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }

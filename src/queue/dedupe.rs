@@ -1,0 +1,253 @@
+//! De-duplication of deliveries. A sender that retries (or an attacker who
+//! replays) sends the same delivery again: the same delivery id and body.
+//! Its [`DeliveryKey`] is remembered for a window once its jobs are stored,
+//! and a delivery whose key is remembered queues nothing.
+//!
+//! On the embedded store the key is stored in the same transaction as the
+//! jobs (exact, and it survives a restart). On RabbitMQ the keys are kept
+//! in Redis when `[dedupe] redis_url` is set (shared by every receiver),
+//! else in the receiver's memory ([`Deduper`]): then a duplicate that
+//! reaches another receiver, or arrives after a restart, is queued again —
+//! harmless (a purge repeated), but not prevented.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::AsyncCommands as _;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+/// A delivery's identity: the source, the sender's delivery id (when it
+/// sends one) and the body, hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryKey([u8; 32]);
+
+impl DeliveryKey {
+    /// The key of a delivery of `source`, with the sender's `delivery_id`
+    /// (or none) and the raw `body`. Both count: a sender that reuses an id
+    /// for another body (WooCommerce's ids repeat within a second) sends
+    /// another delivery.
+    pub fn new(source: &str, delivery_id: Option<&str>, body: &[u8]) -> DeliveryKey {
+        let mut hash = Sha256::new();
+        for part in [source.as_bytes(), delivery_id.unwrap_or("").as_bytes()] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        hash.update(Sha256::digest(body));
+        DeliveryKey(hash.finalize().into())
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn redis_key(&self, prefix: &str) -> String {
+        format!("{prefix}:dedupe:{}", hex::encode(self.0))
+    }
+}
+
+/// What publishing a delivery's jobs did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// The jobs are stored.
+    Stored,
+    /// The delivery was accepted before: nothing was queued.
+    Duplicate,
+    /// The same delivery is being stored right now (by another request):
+    /// nothing was queued; the sender should retry shortly.
+    InProgress,
+}
+
+/// Where a RabbitMQ receiver remembers the deliveries it accepted.
+pub enum Deduper {
+    /// Nothing is remembered (`[dedupe] window = "0s"`).
+    Off,
+    /// In this process, at most [`MEMORY_KEYS`] keys.
+    Memory(Mutex<Remembered>),
+    /// In Redis, shared by every receiver.
+    Redis {
+        /// The connection (reconnects by itself).
+        connection: redis::aio::ConnectionManager,
+        /// Prefix of the keys.
+        prefix: String,
+    },
+}
+
+/// The most keys a receiver remembers in memory; the oldest are forgotten first.
+pub const MEMORY_KEYS: usize = 100_000;
+
+/// How long a delivery being stored holds its key before it counts as
+/// abandoned (its request failed without saying).
+const PENDING: Duration = Duration::from_secs(60);
+
+/// Keys remembered in memory: each with its state and expiry.
+#[derive(Default)]
+pub struct Remembered {
+    keys: HashMap<DeliveryKey, (bool, Instant)>,
+    order: VecDeque<(Instant, DeliveryKey)>,
+}
+
+impl Remembered {
+    /// Claims `key` for storing: `None` when it is free (now pending).
+    fn claim(&mut self, key: DeliveryKey) -> Option<Published> {
+        let now = Instant::now();
+        self.expire(now);
+        match self.keys.get(&key) {
+            Some((true, expires)) if *expires > now => Some(Published::Duplicate),
+            Some((false, expires)) if *expires > now => Some(Published::InProgress),
+            _ => {
+                self.remember(key, false, now + PENDING);
+                None
+            }
+        }
+    }
+
+    fn remember(&mut self, key: DeliveryKey, done: bool, expires: Instant) {
+        if self.keys.len() >= MEMORY_KEYS
+            && let Some((_, oldest)) = self.order.pop_front()
+        {
+            self.keys.remove(&oldest);
+        }
+        self.keys.insert(key, (done, expires));
+        self.order.push_back((expires, key));
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((expires, key)) = self.order.front().copied() {
+            if expires > now {
+                break;
+            }
+            self.order.pop_front();
+            if self.keys.get(&key).is_some_and(|(_, at)| *at <= now) {
+                self.keys.remove(&key);
+            }
+        }
+    }
+}
+
+impl Deduper {
+    /// Remembers in Redis at `url`, or in memory without one.
+    pub async fn connect(
+        url: Option<&str>,
+        prefix: &str,
+        window: Duration,
+    ) -> Result<Deduper, redis::RedisError> {
+        if window.is_zero() {
+            return Ok(Deduper::Off);
+        }
+        let Some(url) = url else {
+            return Ok(Deduper::Memory(Mutex::default()));
+        };
+        let client = redis::Client::open(url)?;
+        let connection = redis::aio::ConnectionManager::new(client).await?;
+        Ok(Deduper::Redis {
+            connection,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// Claims `key` before its jobs are stored: `None` when the delivery is
+    /// new (and now pending), else what it is. When Redis cannot be asked,
+    /// the delivery counts as new (a duplicate purge, never a lost one).
+    pub async fn claim(&self, key: DeliveryKey) -> Option<Published> {
+        match self {
+            Deduper::Off => None,
+            Deduper::Memory(remembered) => lock(remembered).claim(key),
+            Deduper::Redis { connection, prefix } => {
+                let name = key.redis_key(prefix);
+                let mut connection = connection.clone();
+                let options = redis::SetOptions::default()
+                    .conditional_set(redis::ExistenceCheck::NX)
+                    .with_expiration(redis::SetExpiry::EX(PENDING.as_secs()));
+                let claimed: redis::RedisResult<Option<String>> =
+                    connection.set_options(&name, "pending", options).await;
+                match claimed {
+                    Ok(Some(_)) => None,
+                    Ok(None) => match connection.get::<_, Option<String>>(&name).await {
+                        Ok(Some(state)) if state == "done" => Some(Published::Duplicate),
+                        Ok(Some(_)) => Some(Published::InProgress),
+                        Ok(None) | Err(_) => None,
+                    },
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot reach Redis to de-duplicate; the delivery counts as new");
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Settles a claim: remembered for `window` once stored, released when
+    /// storing failed (so that the sender's retry is taken).
+    pub async fn settle(&self, key: DeliveryKey, stored: bool, window: Duration) {
+        match self {
+            Deduper::Off => {}
+            Deduper::Memory(remembered) => {
+                let mut remembered = lock(remembered);
+                if stored {
+                    remembered.remember(key, true, Instant::now() + window);
+                } else {
+                    remembered.keys.remove(&key);
+                }
+            }
+            Deduper::Redis { connection, prefix } => {
+                let name = key.redis_key(prefix);
+                let mut connection = connection.clone();
+                let done: redis::RedisResult<()> = if stored {
+                    connection
+                        .set_ex(&name, "done", window.as_secs().max(1))
+                        .await
+                } else {
+                    connection.del(&name).await
+                };
+                if let Err(error) = done {
+                    tracing::warn!(%error, "cannot record a delivery in Redis; a replay of it would be queued again");
+                }
+            }
+        }
+    }
+}
+
+fn lock(remembered: &Mutex<Remembered>) -> std::sync::MutexGuard<'_, Remembered> {
+    remembered.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_depends_on_source_delivery_id_and_body() {
+        let key = DeliveryKey::new("gh", Some("d1"), b"{}");
+        assert_eq!(key, DeliveryKey::new("gh", Some("d1"), b"{}"));
+        assert_ne!(key, DeliveryKey::new("gh", Some("d2"), b"{}"));
+        assert_ne!(key, DeliveryKey::new("gh", Some("d1"), b"{ }"));
+        assert_ne!(key, DeliveryKey::new("wp", Some("d1"), b"{}"));
+        // No ambiguity between the parts.
+        assert_ne!(
+            DeliveryKey::new("ab", Some("c"), b""),
+            DeliveryKey::new("a", Some("bc"), b"")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_remembers_for_the_window_and_forgets_failures() {
+        let deduper = Deduper::Memory(Mutex::default());
+        let key = DeliveryKey::new("gh", Some("d1"), b"{}");
+        let window = Duration::from_secs(3600);
+        assert_eq!(deduper.claim(key).await, None);
+        assert_eq!(deduper.claim(key).await, Some(Published::InProgress));
+        deduper.settle(key, false, window).await;
+        assert_eq!(
+            deduper.claim(key).await,
+            None,
+            "a failed store frees the key"
+        );
+        deduper.settle(key, true, window).await;
+        assert_eq!(deduper.claim(key).await, Some(Published::Duplicate));
+        tokio::time::advance(window + Duration::from_secs(1)).await;
+        assert_eq!(deduper.claim(key).await, None, "forgotten after the window");
+    }
+}
