@@ -20,6 +20,9 @@ use crate::helpers::{TestApp, eventually, sources, spawn_app};
 
 const TOKEN: &str = "github-action-test-token-0123456789";
 
+/// An environment variable of the script.
+type Var<'a> = (&'a str, &'a str);
+
 /// The app with an API token and an `http` target `site` posting each
 /// action to a recorder.
 async fn app() -> (TestApp, MockServer) {
@@ -128,7 +131,7 @@ async fn the_action_s_script_queues_one_purge_per_kind() {
 async fn a_refused_purge_fails_the_step_with_the_api_s_message() {
     let (app, recorder) = app().await;
     let address = app.address.as_str();
-    let cases: [(&[(&str, &str)], i32, &str); 5] = [
+    let cases: [(&[Var], i32, &str); 5] = [
         (
             &[("PURGEHOOK_URLS", "/about/")],
             1,
