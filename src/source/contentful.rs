@@ -271,7 +271,8 @@ mod tests {
     #[test]
     fn paths_are_encoded_as_the_toolkit_encodes_them() {
         assert_eq!(normalized_path("/hooks/contentful"), "/hooks/contentful");
-        // Recomputed by /work/notes/senders_vectors.py (the toolkit's rule).
+        // The toolkit's rule (querystring.escape, then encodeURI), recomputed
+        // with Python's urllib.parse.quote and the same safe sets.
         assert_eq!(
             normalized_path("/trigger/abc?foo=bar baz&x=1"),
             "/trigger/abc?foo%253Dbar%2520baz%2526x%253D1"

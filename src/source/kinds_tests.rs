@@ -1,7 +1,7 @@
 //! The `token` and `contentful` kinds, and the keys every configurable kind
 //! shares. Contentful vectors: **computed** ones were produced identically
 //! by Contentful's official `node-apps-toolkit` `signRequest` and by
-//! /work/notes/senders_vectors.py; the two **third-party** ones come from a
+//! a Python port of it; the two **third-party** ones come from a
 //! public test suite that checks them with the official toolkit.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

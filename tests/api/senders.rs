@@ -9,8 +9,8 @@
 //!
 //! Vectors: **official** = the sender's docs or SDK tests; **derived** =
 //! the sender's unit test replayed; **computed** = the documented algorithm
-//! (recomputed by /work/notes/senders_vectors.py, and for Contentful by the
-//! official node-apps-toolkit).
+//! (with Python's `hmac`; Sanity's also by @sanity/webhook, Contentful's by
+//! the official node-apps-toolkit `signRequest`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -162,7 +162,7 @@ async fn shopify_product_updates_purge_the_product_page_and_tag() {
         shopify_signature("test_secret_key", br#"{"foo": "bar"}"#),
         "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g="
     );
-    // Computed (senders.md §3).
+    // Computed: the example product payload, its documented HMAC.
     let body = br#"{"id":788032119674292922,"title":"Example T-Shirt","handle":"example-t-shirt","status":"active"}"#;
     assert_eq!(
         shopify_signature("purgehook-shopify-secret", body),
@@ -219,7 +219,7 @@ async fn ghost_posts_published_purge_their_url_and_stale_ones_are_refused() {
         "sha256=cb0a3b68c9a182b0ad29f3b744f1470e63ede3fcb517a61318bf91197092b431, t=0"
     );
     let body = br#"{"event":"post.published","post":{"current":{"id":"6682b8a8e10cc04306284330","slug":"hello-world","url":"https://blog.example.com/hello-world/","status":"published"},"previous":{"status":"draft"}}}"#;
-    // Computed (senders.md §4).
+    // Computed: Ghost's code applied to a post.published payload.
     assert_eq!(
         ghost_signature("purgehook-ghost-secret", body, 1_767_225_600_000),
         "sha256=db3a6f58db267ffc82edec41c5c9f303ed25db8a92b352f131a27db084eaa125, t=1767225600000"
@@ -273,7 +273,7 @@ async fn sanity_document_changes_purge_the_post_page_and_tag() {
         "t=1633518820676,v1=e7C9h2sfbFfc4V7TEz7PSOp4IoNzl0UdVsBV-1wgdeA"
     );
     let body = br#"{"_id":"post-1","_type":"post","slug":{"current":"hello-world"}}"#;
-    // Computed (senders.md §5; also by @sanity/webhook).
+    // Computed (and produced identically by @sanity/webhook 4.0.4).
     assert_eq!(
         sanity_signature("purgehook-sanity-secret", body, 1_767_225_600_000),
         "t=1767225600000,v1=VXG2YbzhqsLxiqzaeR52kA2ZC2IbSqAfAGwUYWq-mmI"
@@ -356,7 +356,7 @@ async fn contentful_entries_published_purge_their_page_and_tag() {
         ("X-Contentful-Webhook-Name", "purgehook"),
     ];
     let body = br#"{"sys":{"id":"5KsDBWseXY6QegucYAoacS","type":"Entry","contentType":{"sys":{"id":"blogPost"}}},"fields":{"slug":{"en-US":"hello-world"}}}"#;
-    // Computed, identically by the official toolkit (senders.md §6).
+    // Computed, and produced identically by node-apps-toolkit 4.0.1 signRequest.
     let vector = contentful_signature(
         &secret,
         "/hooks/contentful",
@@ -407,7 +407,7 @@ async fn contentful_entries_published_purge_their_page_and_tag() {
 
 #[tokio::test]
 async fn storyblok_stories_published_purge_their_page() {
-    // Computed (senders.md §7): Storyblok publishes no vector.
+    // Computed: Storyblok publishes no vector.
     let body = br#"{"text":"The user test@domain.com published the Story XYZ (xyz)","action":"published","space_id":123,"story_id":456,"full_slug":"blog/hello-world"}"#;
     let signature = |body: &[u8]| hex::encode(hmac_sha1("purgehook-storyblok-secret", body));
     assert_eq!(signature(body), "4b79c2b924d977f7687ee299f8bb910050d2b5f3");
@@ -554,7 +554,7 @@ async fn woocommerce_products_updated_purge_the_post_and_page_and_the_save_ping_
         "GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs="
     );
     let body = br#"{"id":42,"name":"Hoodie","slug":"hoodie","permalink":"https://shop.example.com/product/hoodie/","status":"publish"}"#;
-    // Computed (senders.md §10).
+    // Computed: the example product, its documented HMAC.
     assert_eq!(
         base64_signature("purgehook-woo-secret", body),
         "en2wwwT+EQJtaQKEK8CE9BRCStCy8a7C4AYJ7GlxHUM="
@@ -607,7 +607,7 @@ async fn woocommerce_products_updated_purge_the_post_and_page_and_the_save_ping_
 #[tokio::test]
 async fn wp_webhooks_posts_updated_purge_the_post_and_its_related_pages() {
     let body = br#"{"post_id":42,"post":{"ID":42,"post_type":"post","post_status":"publish","post_name":"hello-world"},"post_permalink":"https://blog.example.com/hello-world/"}"#;
-    // Computed (senders.md §11): the plugin publishes no vector.
+    // Computed: the plugin publishes no vector.
     assert_eq!(
         base64_signature("purgehook-wpwh-secret", body),
         "Ju0QGe1iL4jYyluCXXajKnyzRIFYbltVGIYjM6G4/dI="

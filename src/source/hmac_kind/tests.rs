@@ -2,7 +2,7 @@
 //! where it comes from: **official** (the sender's docs or SDK tests),
 //! **derived** (the sender's unit test replayed with its fixed inputs) or
 //! **computed** (the documented algorithm, recomputed by
-//! /work/notes/senders_vectors.py and here with RustCrypto's `hmac`).
+//! with Python's `hmac`, and here with RustCrypto's `hmac`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
