@@ -52,7 +52,10 @@ async fn handle(
     let inbound = Inbound {
         headers: headers(request),
         query,
-        path: request.uri().to_string(),
+        path: request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| request.path().to_string(), |path| path.to_string()),
         body,
     };
     let event_id = Uuid::now_v7();

@@ -639,3 +639,81 @@ async fn wp_webhooks_posts_updated_purge_the_post_and_its_related_pages() {
         )]
     );
 }
+
+/// `purgehook sign` for an example, as a user runs it: the header lines.
+fn sign(
+    example: &str,
+    source: &str,
+    event: &str,
+    file: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let config = format!(
+        "{}/config/examples/{example}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_purgehook"))
+        .args([
+            "sign", "--config", &config, "--source", source, "--event", event,
+        ])
+        .arg(file)
+        .envs(env.iter().copied())
+        .env("CLOUDFLARE_API_TOKEN", "unused")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn purgehook_sign_signs_for_the_configurable_kinds_as_their_senders_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("payload.json");
+    let secret = format!("{}{}", "c".repeat(40), "d".repeat(24));
+    let cases = [
+        (
+            "sanity",
+            "sanity",
+            "SANITY_WEBHOOK_SECRET",
+            "update",
+            r#"{"_id":"post-2","_type":"post","slug":{"current":"signed"}}"#,
+        ),
+        (
+            "strapi",
+            "strapi",
+            "STRAPI_WEBHOOK_TOKEN",
+            "entry.publish",
+            r#"{"event":"entry.publish","model":"article","entry":{"slug":"signed"}}"#,
+        ),
+        (
+            "contentful",
+            "contentful",
+            "CONTENTFUL_SIGNING_SECRET",
+            "ContentManagement.Entry.unpublish",
+            r#"{"sys":{"id":"signed-entry"}}"#,
+        ),
+    ];
+    for (name, source, variable, event, body) in cases {
+        std::fs::write(&file, body).unwrap();
+        let headers = sign(name, source, event, &file, &[(variable, &secret)]);
+        let example = example(name, source, &secret, &["cdn"]).await;
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        assert_eq!(
+            example.post(&headers, body.as_bytes()).await,
+            202,
+            "{name}: {headers:?}"
+        );
+        assert!(!example.purges(1).await.is_empty());
+    }
+}
