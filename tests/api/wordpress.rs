@@ -153,8 +153,9 @@ impl Bench {
             expect["deliveries"].as_u64().unwrap(),
             "{what}"
         );
-        let accepted = count(&self.outcomes().await, "accepted") - count(&before, "accepted");
-        let refused = total(&self.outcomes().await) - total(&before) - accepted;
+        let after = self.outcomes().await;
+        let accepted = count(&after, "accepted") - count(&before, "accepted");
+        let refused = total(&after) - total(&before) - accepted;
         assert_eq!(
             (accepted, refused),
             (deliveries.len() as f64, 0.0),
