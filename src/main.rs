@@ -34,7 +34,8 @@ enum Command {
         /// The source id.
         #[arg(long)]
         source: String,
-        /// The event type (GitHub event, WooCommerce topic, WP Webhooks event).
+        /// The event type (GitHub event, WooCommerce topic, WP Webhooks trigger,
+        /// or where an hmac/token/contentful source's event template reads it).
         #[arg(long)]
         event: Option<String>,
         /// Extra header, 'Name: value' (repeatable).
@@ -48,7 +49,8 @@ enum Command {
         /// The source id.
         #[arg(long)]
         source: String,
-        /// The event type (default: push; WooCommerce: product.updated).
+        /// The event type (default: push; WooCommerce: product.updated;
+        /// hmac and token sources: webhook), put where the sender puts it.
         #[arg(long)]
         event: Option<String>,
         /// Header lines, or a complete curl command.

@@ -19,7 +19,7 @@ pub enum SignFormat {
 pub struct SignArgs<'a> {
     /// The source id.
     pub source: &'a str,
-    /// The event type (GitHub, WooCommerce, WP Webhooks).
+    /// The event type, put where the source's sender puts it.
     pub event: Option<&'a str>,
     /// Output format.
     pub format: SignFormat,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
@@ -51,6 +52,10 @@ async fn handle(
     let inbound = Inbound {
         headers: headers(request),
         query,
+        path: request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| request.path().to_string(), |path| path.to_string()),
         body,
     };
     let event_id = Uuid::now_v7();
@@ -142,7 +147,13 @@ async fn accept(
         jobs = job_ids.len(),
         "event accepted"
     );
-    Ok(HttpResponse::Accepted().json(json!({"event_id": event_id, "jobs": job_ids})))
+    // 202, or 200 for a source whose sender retries anything else.
+    let status = state
+        .sources
+        .get(source_id)
+        .and_then(|source| StatusCode::from_u16(source.accepted_status()).ok())
+        .unwrap_or(StatusCode::ACCEPTED);
+    Ok(HttpResponse::build(status).json(json!({"event_id": event_id, "jobs": job_ids})))
 }
 
 fn headers(request: &HttpRequest) -> BTreeMap<String, String> {

@@ -123,6 +123,7 @@ impl RuleSet {
         let ctx = minijinja::context! {
             payload => Value::from_serialize(&event.payload),
             headers => Value::from_serialize(&event.headers),
+            query => Value::from_serialize(&event.query),
             event => Value::from_serialize(event.reference()),
             source => event.source.clone(),
             delivery_id => event.delivery_id.clone(),

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use super::scheme::{Scheme, SchemeRegistration, SignError, Signed};
+use super::scheme::{Delivery, Scheme, SchemeRegistration, SignError, Signed};
 use super::signature::{hmac_sha256, matches_any};
 use super::{EventData, Inbound, Received, VerifyError, body, event_data};
 use crate::config::{Fields, Read};
@@ -32,17 +32,19 @@ impl Scheme for GitHub {
     ) -> Result<Option<String>, VerifyError> {
         let header = inbound
             .header(SIGNATURE)
-            .ok_or(VerifyError::MissingSignature("X-Hub-Signature-256"))?;
+            .ok_or(VerifyError::MissingSignature(
+                "X-Hub-Signature-256 header".into(),
+            ))?;
         let provided = header
             .trim()
             .strip_prefix("sha256=")
             .and_then(|h| hex::decode(h).ok())
-            .ok_or(VerifyError::BadSignature("X-Hub-Signature-256"))?;
+            .ok_or(VerifyError::BadSignature("X-Hub-Signature-256".into()))?;
         let keys = secrets.iter().map(|s| s.expose().as_bytes());
         if matches_any(keys, &[&inbound.body], &provided) {
             Ok(None)
         } else {
-            Err(VerifyError::BadSignature("X-Hub-Signature-256"))
+            Err(VerifyError::BadSignature("X-Hub-Signature-256".into()))
         }
     }
 
@@ -66,13 +68,9 @@ impl Scheme for GitHub {
         )))
     }
 
-    fn sign(
-        &self,
-        secret: &Secret,
-        body: &[u8],
-        event_type: &str,
-        _now: SystemTime,
-    ) -> Result<Signed, SignError> {
+    fn sign(&self, secret: &Secret, delivery: &Delivery<'_>) -> Result<Signed, SignError> {
+        let body = delivery.body;
+        let event_type = delivery.event_type;
         let mac = hmac_sha256(secret.expose().as_bytes(), &[body]);
         Ok(Signed {
             headers: vec![

@@ -7,14 +7,19 @@
 //! gets an [`Unverified`] instead, which has no path to a queue.
 
 mod body;
+mod contentful;
+mod generic;
 mod github;
+mod hmac_kind;
 mod registry;
 pub mod scheme;
 mod signature;
 mod standard;
+mod token;
 mod woocommerce;
 mod wp_webhooks;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -25,16 +30,19 @@ use serde::Serialize;
 use crate::config::{Problems, SourceSettings};
 use crate::job::EventRef;
 use crate::secret::Secret;
-use scheme::{Scheme, SignError, Signed};
+use scheme::{Delivery, Scheme, SignError, Signed};
 
-/// A delivery as it arrived: lower-cased header names, query parameters and
-/// the raw body, exactly as signed.
+/// A delivery as it arrived: lower-cased header names, query parameters,
+/// the request's path and the raw body, exactly as signed.
 #[derive(Debug, Clone, Default)]
 pub struct Inbound {
     /// Headers, names lower-cased; repeated headers joined with ", ".
     pub headers: BTreeMap<String, String>,
     /// Query-string parameters of the hook URL.
     pub query: BTreeMap<String, String>,
+    /// The request target as received: path and query (`/hooks/cms?x=1`),
+    /// for senders that sign it (Contentful). Empty in dry runs.
+    pub path: String,
     /// The raw body.
     pub body: Vec<u8>,
 }
@@ -60,6 +68,8 @@ pub struct EventData {
     pub payload: serde_json::Value,
     /// The delivery's headers, lower-case names.
     pub headers: BTreeMap<String, String>,
+    /// The hook URL's query parameters.
+    pub query: BTreeMap<String, String>,
 }
 
 impl EventData {
@@ -111,15 +121,25 @@ pub enum Received<E> {
 /// contain secrets or expected signatures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    /// No signature header at all.
-    #[error("missing {0} header")]
-    MissingSignature(&'static str),
+    /// No signature (header or token) at all.
+    #[error("missing {0}")]
+    MissingSignature(Cow<'static, str>),
     /// A signature that matches none of the source's secrets.
     #[error("the {0} signature does not match")]
-    BadSignature(&'static str),
-    /// A timestamp outside the accepted window.
-    #[error("webhook-timestamp is {0}s away from now; at most {1}s is accepted")]
-    Stale(u64, u64),
+    BadSignature(Cow<'static, str>),
+    /// A token that matches none of the source's secrets.
+    #[error("the {0} does not match")]
+    BadToken(Cow<'static, str>),
+    /// A signed timestamp outside the accepted window.
+    #[error("{what} is {skew}s away from now; at most {tolerance}s is accepted")]
+    Stale {
+        /// Where the timestamp was (`webhook-timestamp`).
+        what: Cow<'static, str>,
+        /// How far it is from now, in seconds.
+        skew: u64,
+        /// The tolerance, in seconds.
+        tolerance: u64,
+    },
     /// A header the scheme needs is missing or malformed.
     #[error("{0}")]
     BadHeader(String),
@@ -135,7 +155,8 @@ impl VerifyError {
             self,
             VerifyError::MissingSignature(_)
                 | VerifyError::BadSignature(_)
-                | VerifyError::Stale(..)
+                | VerifyError::BadToken(_)
+                | VerifyError::Stale { .. }
         )
     }
 }
@@ -261,8 +282,19 @@ impl Source {
             .secrets
             .first()
             .ok_or_else(|| SignError("the source has no secret".into()))?;
-        let event_type = event_type.unwrap_or(self.scheme.default_event());
-        self.scheme.sign(secret, body, event_type, now)
+        let delivery = Delivery {
+            body,
+            event_type: event_type.unwrap_or(self.scheme.default_event()),
+            path: &format!("/hooks/{}", self.id),
+            now,
+        };
+        self.scheme.sign(secret, &delivery)
+    }
+
+    /// The status an accepted event is answered with: 202, or 200 for
+    /// senders that retry anything else (`accepted_status`).
+    pub fn accepted_status(&self) -> u16 {
+        self.scheme.accepted_status()
     }
 }
 
@@ -290,8 +322,11 @@ fn event_data(
         delivery_id,
         payload,
         headers: inbound.headers.clone(),
+        query: inbound.query.clone(),
     }
 }
 
+#[cfg(test)]
+mod kinds_tests;
 #[cfg(test)]
 mod tests;

@@ -3,14 +3,17 @@
 //! module and one line here.
 
 use super::scheme::SchemeRegistration;
-use super::{github, standard, woocommerce, wp_webhooks};
+use super::{contentful, github, hmac_kind, standard, token, woocommerce, wp_webhooks};
 
 /// Every scheme.
-pub const SCHEMES: [SchemeRegistration; 4] = [
+pub const SCHEMES: [SchemeRegistration; 7] = [
     github::SCHEME,
     standard::SCHEME,
     wp_webhooks::SCHEME,
     woocommerce::SCHEME,
+    hmac_kind::SCHEME,
+    token::SCHEME,
+    contentful::SCHEME,
 ];
 
 /// The scheme names, comma-separated (for messages).

@@ -43,13 +43,7 @@ pub trait Scheme: Send + Sync {
 
     /// The headers (and query) that make `body` a validly signed delivery
     /// of `event_type`, as the real sender sends it.
-    fn sign(
-        &self,
-        secret: &Secret,
-        body: &[u8],
-        event_type: &str,
-        now: SystemTime,
-    ) -> Result<Signed, SignError>;
+    fn sign(&self, secret: &Secret, delivery: &Delivery<'_>) -> Result<Signed, SignError>;
 
     /// Puts `event_type` where the sender puts it, in a delivery made by
     /// hand (dry runs). Senders that carry it in the payload ignore it.
@@ -62,6 +56,25 @@ pub trait Scheme: Send + Sync {
     fn check_secret(&self, _secret: &Secret) -> Result<(), String> {
         Ok(())
     }
+
+    /// The status an accepted event is answered with (202, unless the
+    /// sender retries anything but 200).
+    fn accepted_status(&self) -> u16 {
+        202
+    }
+}
+
+/// What a delivery made by hand carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The body, exactly as sent.
+    pub body: &'a [u8],
+    /// The event type.
+    pub event_type: &'a str,
+    /// The hook URL's path (`/hooks/<source>`), for senders that sign it.
+    pub path: &'a str,
+    /// When it is signed.
+    pub now: SystemTime,
 }
 
 /// A scheme the registry knows.

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::scheme::{Scheme, SchemeRegistration, SignError, Signed};
+use super::scheme::{Delivery, Scheme, SchemeRegistration, SignError, Signed};
 use super::signature::{hmac_sha256, matches_any};
 use super::{EventData, Inbound, Received, VerifyError, body, event_data};
 use crate::config::{Fields, Read};
@@ -50,7 +50,7 @@ fn header<'a>(inbound: &'a Inbound, name: &'static str) -> Result<&'a str, Verif
     inbound
         .header(name)
         .map(str::trim)
-        .ok_or(VerifyError::MissingSignature(name))
+        .ok_or_else(|| VerifyError::MissingSignature(format!("{name} header").into()))
 }
 
 fn unix_seconds(time: SystemTime) -> u64 {
@@ -74,7 +74,11 @@ impl Scheme for Standard {
         })?;
         let skew = unix_seconds(now).abs_diff(sent);
         if skew > self.tolerance.as_secs() {
-            return Err(VerifyError::Stale(skew, self.tolerance.as_secs()));
+            return Err(VerifyError::Stale {
+                what: "webhook-timestamp".into(),
+                skew,
+                tolerance: self.tolerance.as_secs(),
+            });
         }
         // Every secret was checked at start-up; one that does not decode
         // verifies nothing.
@@ -94,7 +98,7 @@ impl Scheme for Standard {
         if matched {
             Ok(None)
         } else {
-            Err(VerifyError::BadSignature("webhook-signature"))
+            Err(VerifyError::BadSignature("webhook-signature".into()))
         }
     }
 
@@ -115,13 +119,9 @@ impl Scheme for Standard {
         )))
     }
 
-    fn sign(
-        &self,
-        secret: &Secret,
-        body: &[u8],
-        _event_type: &str,
-        now: SystemTime,
-    ) -> Result<Signed, SignError> {
+    fn sign(&self, secret: &Secret, delivery: &Delivery<'_>) -> Result<Signed, SignError> {
+        let body = delivery.body;
+        let now = delivery.now;
         let key = decode_secret(secret).map_err(SignError)?;
         let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
         let timestamp = unix_seconds(now).to_string();

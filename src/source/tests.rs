@@ -22,21 +22,51 @@ fn problems() -> Problems {
 }
 
 fn source(kind: &str, secrets: &[&str]) -> Source {
-    let mut problems = problems();
-    let source = Source::new("s", &settings(kind, secrets), &mut problems);
-    assert!(problems.is_empty(), "{:?}", problems.into_errors());
-    source.expect("valid source")
+    configured(kind, secrets, "").unwrap_or_else(|errors| panic!("{errors:?}"))
 }
 
-fn inbound(headers: &[(&str, &str)], body: &[u8]) -> Inbound {
+/// The source `s` of `kind` with `options` (TOML keys of `[sources.s]`),
+/// or every problem found, as `(key path, message)`.
+pub(super) fn configured(
+    kind: &str,
+    secrets: &[&str],
+    options: &str,
+) -> Result<Source, Vec<(String, String)>> {
+    let mut settings = settings(kind, secrets);
+    settings.options.table = toml::from_str(options).expect("valid TOML");
+    let mut problems = problems();
+    let source = Source::new("s", &settings, &mut problems);
+    if problems.is_empty() {
+        Ok(source.expect("a source when nothing is wrong"))
+    } else {
+        let errors = problems.into_errors().errors;
+        Err(errors.into_iter().map(|e| (e.path, e.message)).collect())
+    }
+}
+
+pub(super) fn inbound(headers: &[(&str, &str)], body: &[u8]) -> Inbound {
     Inbound {
         headers: headers
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
             .collect(),
-        query: BTreeMap::new(),
         body: body.to_vec(),
+        ..Inbound::default()
     }
+}
+
+/// The delivery a signed result describes.
+pub(super) fn delivery_of(signed: &Signed, body: &[u8]) -> Inbound {
+    let mut delivery = inbound(
+        &signed
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        body,
+    );
+    delivery.query.extend(signed.query.iter().cloned());
+    delivery
 }
 
 /// What GitHub sends: hex HMAC-SHA256 of the body.
@@ -55,7 +85,7 @@ fn base64_signature(secret: &str, body: &[u8]) -> String {
 
 const PUSH: &[u8] = include_bytes!("../../tests/fixtures/github/push-with-new-branch.payload.json");
 
-fn expect_event(received: Result<Received<Event>, VerifyError>) -> Event {
+pub(super) fn expect_event(received: Result<Received<Event>, VerifyError>) -> Event {
     match received.expect("verified") {
         Received::Event(event) => event,
         Received::Ping { .. } => panic!("expected an event, got a ping"),
@@ -90,7 +120,7 @@ fn github_refuses_missing_wrong_and_tampered_signatures() {
     let missing = inbound(&[("X-GitHub-Event", "push")], PUSH);
     assert_eq!(
         github.verify(&missing, SystemTime::now()).unwrap_err(),
-        VerifyError::MissingSignature("X-Hub-Signature-256")
+        VerifyError::MissingSignature("X-Hub-Signature-256 header".into())
     );
     let wrong = inbound(
         &[
@@ -229,14 +259,18 @@ fn standard_webhooks_accept_any_listed_signature_and_refuse_stale_ones() {
 
     let old = now - Duration::from_secs(301);
     let stale = standard_headers(WHSEC, "msg_2", old, POST);
-    assert!(matches!(
-        wp.verify(&stale, now),
-        Err(VerifyError::Stale(301, 300))
-    ));
+    assert_eq!(
+        wp.verify(&stale, now).unwrap_err(),
+        VerifyError::Stale {
+            what: "webhook-timestamp".into(),
+            skew: 301,
+            tolerance: 300
+        }
+    );
     let future = standard_headers(WHSEC, "msg_3", now + Duration::from_secs(400), POST);
     assert!(matches!(
         wp.verify(&future, now),
-        Err(VerifyError::Stale(..))
+        Err(VerifyError::Stale { .. })
     ));
 
     let mut replayed_id = standard_headers(WHSEC, "msg_4", now, POST);
@@ -269,7 +303,7 @@ fn standard_sources_need_base64_secrets() {
 }
 
 #[test]
-fn wp_webhooks_take_the_event_from_the_query() {
+fn wp_webhooks_take_the_event_from_their_header_or_the_query() {
     let wp = source("wp-webhooks", &["key"]);
     let body = br#"{"post_id":42,"post":{"post_type":"post"}}"#;
     let mut delivery = inbound(
@@ -279,6 +313,11 @@ fn wp_webhooks_take_the_event_from_the_query() {
     delivery.query.insert("event".into(), "post_update".into());
     let event = expect_event(wp.verify(&delivery, SystemTime::now()));
     assert_eq!(event.event_type, "post_update");
+    delivery
+        .headers
+        .insert("x-wp-webhook-name".into(), "post_create".into());
+    let event = expect_event(wp.verify(&delivery, SystemTime::now()));
+    assert_eq!(event.event_type, "post_create");
     delivery.headers.insert(
         "x-wp-webhook-signature".into(),
         base64_signature("nope", body),
@@ -315,7 +354,7 @@ fn woocommerce_topics_and_the_unsigned_save_ping() {
     let unsigned = inbound(&[("X-WC-Webhook-Topic", "product.updated")], body);
     assert_eq!(
         woo.verify(&unsigned, SystemTime::now()).unwrap_err(),
-        VerifyError::MissingSignature("X-WC-Webhook-Signature")
+        VerifyError::MissingSignature("X-WC-Webhook-Signature header".into())
     );
 }
 
@@ -330,15 +369,7 @@ fn signing_helpers_produce_what_verification_accepts() {
     ] {
         let src = source(kind, &[secret]);
         let signed = src.sign(POST, Some(event), now).unwrap();
-        let mut delivery = inbound(
-            &signed
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect::<Vec<_>>(),
-            POST,
-        );
-        delivery.query.extend(signed.query);
+        let delivery = delivery_of(&signed, POST);
         let verified = expect_event(src.verify(&delivery, now));
         assert_eq!(verified.event_type, event, "{kind:?}");
     }

@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use super::scheme::{Scheme, SchemeRegistration, SignError, Signed};
+use super::scheme::{Delivery, Scheme, SchemeRegistration, SignError, Signed};
 use super::wp_webhooks::{base64_body_mac, verify_base64_body_mac};
 use super::{EventData, Inbound, Received, VerifyError, body, event_data};
 use crate::config::{Fields, Read};
@@ -69,13 +69,9 @@ impl Scheme for WooCommerce {
         )))
     }
 
-    fn sign(
-        &self,
-        secret: &Secret,
-        body: &[u8],
-        event_type: &str,
-        _now: SystemTime,
-    ) -> Result<Signed, SignError> {
+    fn sign(&self, secret: &Secret, delivery: &Delivery<'_>) -> Result<Signed, SignError> {
+        let body = delivery.body;
+        let event_type = delivery.event_type;
         Ok(Signed {
             headers: vec![
                 ("Content-Type".into(), "application/json".into()),

@@ -1,21 +1,25 @@
 //! The WP Webhooks plugin: `X-WP-Webhook-Signature` is the base64
-//! HMAC-SHA256 of the body under the plugin's secret key. The plugin sends
-//! no event header, so the event type is the hook URL's `event` query
-//! parameter (`/hooks/wp?event=post_update`), or `wp_webhook` without one.
+//! HMAC-SHA256 of the body under the plugin's secret key. The event type is
+//! the trigger's name in `X-WP-Webhook-Name` (`post_update`; sent since
+//! version 3), else the hook URL's `event` query parameter
+//! (`/hooks/wp?event=post_update`, for older versions), else `wp_webhook`.
 
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::scheme::{Scheme, SchemeRegistration, SignError, Signed};
+use super::scheme::{Delivery, Scheme, SchemeRegistration, SignError, Signed};
 use super::signature::{hmac_sha256, matches_any};
 use super::{EventData, Inbound, Received, VerifyError, body, event_data};
 use crate::config::{Fields, Read};
 use crate::secret::Secret;
 
-/// The event type when the hook URL names none.
+/// The event type when the delivery names none.
 pub const DEFAULT_EVENT: &str = "wp_webhook";
+
+/// The header naming the trigger.
+const NAME: &str = "x-wp-webhook-name";
 
 pub(super) const SCHEME: SchemeRegistration = SchemeRegistration {
     name: "wp-webhooks",
@@ -37,15 +41,15 @@ pub fn verify_base64_body_mac(
 ) -> Result<(), VerifyError> {
     let provided = inbound
         .header(header)
-        .ok_or(VerifyError::MissingSignature(display))?;
+        .ok_or_else(|| VerifyError::MissingSignature(format!("{display} header").into()))?;
     let provided = BASE64
         .decode(provided.trim())
-        .map_err(|_| VerifyError::BadSignature(display))?;
+        .map_err(|_| VerifyError::BadSignature(display.into()))?;
     let keys = secrets.iter().map(|s| s.expose().as_bytes());
     if matches_any(keys, &[&inbound.body], &provided) {
         Ok(())
     } else {
-        Err(VerifyError::BadSignature(display))
+        Err(VerifyError::BadSignature(display.into()))
     }
 }
 
@@ -77,36 +81,35 @@ impl Scheme for WpWebhooks {
     ) -> Result<Received<EventData>, VerifyError> {
         let payload = body::parse(inbound)?;
         let event_type = inbound
-            .query
-            .get("event")
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_EVENT.to_string());
+            .header(NAME)
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .or(inbound.query.get("event").map(String::as_str))
+            .unwrap_or(DEFAULT_EVENT)
+            .to_string();
         Ok(Received::Event(event_data(
             source, event_type, None, payload, inbound,
         )))
     }
 
-    fn sign(
-        &self,
-        secret: &Secret,
-        body: &[u8],
-        event_type: &str,
-        _now: SystemTime,
-    ) -> Result<Signed, SignError> {
+    fn sign(&self, secret: &Secret, delivery: &Delivery<'_>) -> Result<Signed, SignError> {
+        let body = delivery.body;
+        let event_type = delivery.event_type;
         Ok(Signed {
             headers: vec![
                 ("Content-Type".into(), "application/json".into()),
+                ("X-WP-Webhook-Name".into(), event_type.into()),
                 (
                     "X-WP-Webhook-Signature".into(),
                     base64_body_mac(secret, body),
                 ),
             ],
-            query: vec![("event".into(), event_type.into())],
+            query: Vec::new(),
         })
     }
 
     fn name_event(&self, inbound: &mut Inbound, event_type: &str) {
-        inbound.query.insert("event".into(), event_type.into());
+        inbound.headers.insert(NAME.into(), event_type.into());
     }
 
     fn default_event(&self) -> &'static str {
