@@ -4,6 +4,7 @@
 
 mod amqp;
 mod cli;
+mod cluster;
 mod dedupe;
 mod durability;
 mod fakes;

@@ -1,0 +1,142 @@
+//! Production RabbitMQ is a cluster. A three-node cluster of the test's own
+//! (its own node names, ports and data, beside the shared broker) takes a
+//! receiver and a worker given every node's URL; the node the receiver is
+//! connected to is stopped in the middle of a stream of signed deliveries:
+//! at least 95 % are accepted, and every accepted one is purged.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use purgehook::app::Role;
+
+use crate::amqp::{Deployment, purged_ids};
+use crate::fakes::bigscoots::BigScoots;
+use crate::helpers::*;
+
+const SCRIPT: &str = "tests/support/rabbitmq-cluster.sh";
+const SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+/// A private three-node cluster, stopped on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    urls: Vec<String>,
+}
+
+impl Cluster {
+    /// Starts one, or says why it cannot (`None`: skipped outside CI).
+    fn start() -> Option<Cluster> {
+        if !std::path::Path::new(SERVER).exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "RabbitMQ ({SERVER}) is needed for the cluster test"
+            );
+            eprintln!("skipped: no {SERVER}; install rabbitmq-server to run the cluster test");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for base in (36000..36900).step_by(25) {
+            let output = Command::new("bash")
+                .args([SCRIPT, "start"])
+                .arg(dir.path())
+                .arg(base.to_string())
+                .output()
+                .unwrap();
+            if output.status.success() {
+                let urls = String::from_utf8_lossy(&output.stdout)
+                    .lines()
+                    .filter(|line| line.starts_with("amqp://"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>();
+                assert_eq!(urls.len(), 3, "three nodes");
+                return Some(Cluster { dir, urls });
+            }
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("in use") || stderr.contains("busy"),
+                "the cluster did not start: {stderr}"
+            );
+        }
+        panic!("no free port block for a cluster");
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .args([SCRIPT, "stop"])
+            .arg(self.dir())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_receivers_node_keeps_deliveries_flowing_and_nothing_is_lost() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let deployment = Deployment::new(&site, "50ms");
+    let nodes = format!(
+        "[{}]",
+        cluster
+            .urls
+            .iter()
+            .map(|url| format!("\"{url}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let receiver = deployment.spawn_via(Role::Receiver, &nodes).await;
+    let worker = deployment.spawn_via(Role::Worker, &nodes).await;
+
+    let total = 300u64;
+    let mut accepted = BTreeSet::new();
+    let mut stopping = None;
+    for id in 1..=total {
+        if id == 100 {
+            // The receiver connects to the first node of the list.
+            let cluster_dir = cluster.dir();
+            stopping = Some(std::thread::spawn(move || {
+                let status = Command::new("bash")
+                    .args([SCRIPT, "stop-node"])
+                    .arg(cluster_dir)
+                    .arg("1")
+                    .status();
+                status.map(|s| s.success()).unwrap_or(false)
+            }));
+        }
+        let answer = receiver
+            .wordpress(&post_event("post.published", id, "post"))
+            .await;
+        if answer.status() == 202 {
+            accepted.insert(id);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped = stopping.map(|t| t.join().unwrap()).unwrap_or(false);
+    assert!(stopped, "node 1 was stopped during the stream");
+    let share = accepted.len() as f64 / total as f64;
+    eprintln!(
+        "cluster: {} of {total} deliveries accepted ({:.1} %)",
+        accepted.len(),
+        share * 100.0
+    );
+    assert!(share >= 0.95, "{} of {total} accepted", accepted.len());
+
+    eventually(
+        Duration::from_secs(90),
+        "every accepted delivery purged",
+        || async {
+            let purged: BTreeSet<u64> = purged_ids(&site.requests().await).into_iter().collect();
+            accepted.is_subset(&purged).then_some(())
+        },
+    )
+    .await;
+    receiver.stop().await;
+    worker.stop().await;
+}
