@@ -125,7 +125,7 @@ pub(super) async fn open(
                     next_seq,
                     stats,
                 };
-                let _ = opened.send(thread.load());
+                let _ = opened.send(thread.read_pending());
                 thread.serve(receiver);
                 drop(thread);
                 let _ = stop_signal.send(());
@@ -177,7 +177,7 @@ impl Thread {
     }
 
     /// Every pending job, and the largest sequence in use.
-    fn load(&self) -> Result<Loaded, QueueError> {
+    fn read_pending(&self) -> Result<Loaded, QueueError> {
         let read = self.db.begin_read().map_err(|e| self.failed(e))?;
         let mut loaded = Loaded {
             jobs: Vec::new(),
