@@ -231,16 +231,25 @@ impl Application {
         role: Role,
         queue: &Queue,
     ) -> anyhow::Result<(Option<u16>, Option<Server>)> {
-        let listen = if role.receives() {
-            Some(prepared.settings.server.listen.clone())
+        let (listen, key) = if role.receives() {
+            (Some(prepared.settings.server.listen.clone()), "server")
         } else {
-            prepared.settings.worker.listen.clone()
+            (prepared.settings.worker.listen.clone(), "worker")
         };
         let Some(address) = listen else {
             return Ok((None, None));
         };
-        let listener = TcpListener::bind(&address)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let listener = TcpListener::bind(&address).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " — another process listens there; choose another address"
+            } else {
+                ""
+            };
+            anyhow::anyhow!(
+                "cannot listen on {address} ([{key}] listen, or PURGEHOOK__{}__LISTEN): {e}{hint}",
+                key.to_ascii_uppercase()
+            )
+        })?;
         let port = listener.local_addr()?.port();
         let ops = OpsState {
             queue: queue.clone(),
@@ -276,7 +285,7 @@ impl Application {
     /// Serves and works until `shutdown` triggers, then stops the receiver,
     /// lets the workers finish the calls in progress, and returns.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let targets = self.workers.len();
+        let consumes: Vec<String> = self.workers.iter().map(|w| w.target.to_string()).collect();
         worker::spawn_all(
             self.workers,
             &self.queue,
@@ -285,8 +294,10 @@ impl Application {
         );
         tracing::info!(
             role = ?self.role,
+            // 0: no HTTP listener (a worker).
             port = self.port.unwrap_or(0),
-            targets,
+            queue = %self.queue.describe(),
+            consumes = %if consumes.is_empty() { "nothing".to_string() } else { consumes.join(", ") },
             "purgehook is serving"
         );
         match self.server {

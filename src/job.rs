@@ -140,6 +140,11 @@ pub struct Job {
     /// How many times the job was tried before (0 for a new job).
     #[serde(default)]
     pub attempt: u32,
+    /// For a job made by merging others (a merged call that failed): the
+    /// ids of the jobs it covers, so that the ids a webhook or `purge`
+    /// answered can be found in the dead letters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<Uuid>,
 }
 
 impl Job {
@@ -153,7 +158,13 @@ impl Job {
             event,
             created_at: now(),
             attempt: 0,
+            merged_from: Vec::new(),
         }
+    }
+
+    /// Whether this job is, or covers, the job `id`.
+    pub fn answers_to(&self, id: &str) -> bool {
+        self.id.to_string() == id || self.merged_from.iter().any(|m| m.to_string() == id)
     }
 
     /// Serializes to the wire format.

@@ -63,6 +63,12 @@ enum Command {
     Purge(PurgeCli),
     /// Print a fresh random secret (whsec_…), for a source or an API token.
     Secret,
+    /// Exit 0 when the running process says it is ready (GET /readyz), 1 otherwise.
+    Health {
+        /// The readiness URL (default: /readyz on [server] listen).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// List or replay the dead letters (jobs that failed for good).
     Dlq {
         #[command(subcommand)]
@@ -89,6 +95,18 @@ enum DlqCommand {
         /// As JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Delete dead letters for good (one id, one target's, or --all).
+    Delete {
+        /// Only this target's.
+        #[arg(long)]
+        target: Option<String>,
+        /// Only this dead letter (its id, or a job id it covers).
+        #[arg(long)]
+        id: Option<String>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with_all = ["target", "id"])]
+        all: bool,
     },
     /// Queue dead letters again (all, one target's, or one id).
     Replay {
@@ -139,6 +157,7 @@ fn main() -> ExitCode {
         Command::Purge(purge) => {
             cmd::purge::run(&cli.config, &purge.target, purge.action.0.clone())
         }
+        Command::Health { url } => cmd::health::run(&cli.config, url.as_deref()),
         Command::Secret => {
             println!("{}", purgehook::secret::generate());
             Ok(ExitCode::SUCCESS)
@@ -146,6 +165,9 @@ fn main() -> ExitCode {
         Command::Dlq {
             command: DlqCommand::List { target, json },
         } => cmd::dlq::list(&cli.config, target.as_deref(), *json),
+        Command::Dlq {
+            command: DlqCommand::Delete { target, id, all },
+        } => cmd::dlq::delete(&cli.config, target.as_deref(), id.as_deref(), *all),
         Command::Dlq {
             command: DlqCommand::Replay { target, id },
         } => cmd::dlq::replay(&cli.config, target.as_deref(), id.as_deref()),

@@ -103,10 +103,7 @@ impl Deployment {
             .first()
             .cloned()
             .ok_or_else(|| anyhow!("no [server] api_tokens are configured"))?;
-        let listen = &settings.server.listen;
-        let address = listen
-            .replace("0.0.0.0:", "127.0.0.1:")
-            .replace("[::]:", "[::1]:");
+        let address = super::health::local_address(&settings.server.listen);
         Ok(Deployment::Api {
             base: format!("http://{address}"),
             token,
@@ -156,6 +153,30 @@ impl Deployment {
                         Ok(Replayed::default())
                     }
                     other => other,
+                }
+            }
+        }
+    }
+
+    /// Deletes the dead letters `filter` picks; returns them.
+    pub async fn delete_dead(&self, filter: &ReplayFilter) -> anyhow::Result<Vec<DeadLetter>> {
+        match self {
+            Deployment::Queue(queue) => Ok(queue.delete_dead(filter).await?),
+            Deployment::Api { .. } => {
+                let all = filter.target.is_none() && filter.id.is_none();
+                let body = json!({"target": filter.target, "id": filter.id, "all": all});
+                let answer: Result<serde_json::Value, _> =
+                    self.call("/api/v1/dead-letters/delete", Some(body)).await;
+                match answer {
+                    Ok(answer) => Ok(serde_json::from_value(answer["deleted"].clone())?),
+                    Err(error)
+                        if error.downcast_ref::<Refused>().is_some_and(|refused| {
+                            refused.code == Some(ErrorCode::NoDeadLetter)
+                        }) =>
+                    {
+                        Ok(Vec::new())
+                    }
+                    Err(error) => Err(error),
                 }
             }
         }

@@ -115,3 +115,41 @@ pub fn replay(config: &Path, target: Option<&str>, id: Option<&str>) -> anyhow::
     println!("{} dead letter(s) queued again", outcome.replayed.len());
     Ok(ExitCode::SUCCESS)
 }
+
+/// Deletes the dead letters picked by `id` (a letter's, or a job's its
+/// letter covers) or `target`, or every one with `all`. An id that matches
+/// nothing is an error.
+pub fn delete(
+    config: &Path,
+    target: Option<&str>,
+    id: Option<&str>,
+    all: bool,
+) -> anyhow::Result<ExitCode> {
+    if target.is_none() && id.is_none() && !all {
+        eprintln!("error: say which dead letters: --id ID, --target T, or --all");
+        return Ok(ExitCode::from(2));
+    }
+    let prepared = match super::prepare_or_report(config) {
+        Ok(prepared) => prepared,
+        Err(code) => return Ok(code),
+    };
+    let filter = ReplayFilter {
+        target: target.map(str::to_string),
+        id: id.map(str::to_string),
+        configured: None,
+    };
+    let deleted = Deployment::run(&prepared.settings, async |d| d.delete_dead(&filter).await)?;
+    if deleted.is_empty() {
+        if let Some(id) = id {
+            eprintln!("error: no dead letter has id {id:?}");
+            return Ok(ExitCode::FAILURE);
+        }
+        println!("no dead letters to delete");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for letter in &deleted {
+        println!("deleted {} ({})", letter.id, letter.target);
+    }
+    println!("{} dead letter(s) deleted", deleted.len());
+    Ok(ExitCode::SUCCESS)
+}

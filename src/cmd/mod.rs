@@ -5,6 +5,7 @@ pub mod action_args;
 pub mod check;
 pub mod deployment;
 pub mod dlq;
+pub mod health;
 pub mod purge;
 pub mod route;
 pub mod serve;

@@ -79,10 +79,14 @@ pub struct ReplayFilter {
 }
 
 impl ReplayFilter {
-    /// Whether `letter` is one of the letters to replay.
+    /// Whether `letter` is one of the letters to replay: of the target,
+    /// and with the id — its own, or one its job covers (`merged_from`).
     pub(crate) fn matches(&self, letter: &DeadLetter) -> bool {
+        let covers = |id: &String| {
+            *id == letter.id || letter.job.as_ref().is_some_and(|job| job.answers_to(id))
+        };
         self.target.as_ref().is_none_or(|t| *t == letter.target)
-            && self.id.as_ref().is_none_or(|id| *id == letter.id)
+            && self.id.as_ref().is_none_or(covers)
     }
 
     /// The job to queue again for a matching `letter`: its job, attempt

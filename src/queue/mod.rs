@@ -63,6 +63,15 @@ impl Queue {
         }
     }
 
+    /// What the queue is, for the log: the store's file, or the broker's
+    /// node and prefix.
+    pub fn describe(&self) -> String {
+        match self {
+            Queue::Embedded(q) => format!("embedded store {}", q.file().display()),
+            Queue::Amqp(q) => q.describe(),
+        }
+    }
+
     /// Publishes jobs durably: when this returns `Ok`, every job is stored
     /// (fsync'd, or confirmed by the broker).
     pub async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
@@ -149,6 +158,15 @@ impl Queue {
         match self {
             Queue::Embedded(q) => q.replay(filter).await,
             Queue::Amqp(q) => q.replay(filter).await,
+        }
+    }
+
+    /// Deletes the dead letters `filter` matches (its `configured` is
+    /// ignored); returns them.
+    pub async fn delete_dead(&self, filter: &ReplayFilter) -> Result<Vec<DeadLetter>, QueueError> {
+        match self {
+            Queue::Embedded(q) => q.delete_dead(filter).await,
+            Queue::Amqp(q) => q.delete_dead(filter).await,
         }
     }
 

@@ -24,11 +24,15 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/api/v1/purge", web::post().to(purge))
         .route("/api/v1/dead-letters", web::get().to(dead_letters))
-        .route("/api/v1/dead-letters/replay", web::post().to(replay));
+        .route("/api/v1/dead-letters/replay", web::post().to(replay))
+        .route(
+            "/api/v1/dead-letters/delete",
+            web::post().to(super::dead_letters::delete),
+        );
 }
 
 /// Refuses the request unless it carries one of the configured tokens.
-fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<(), ReceiveError> {
+pub(super) fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<(), ReceiveError> {
     if state.api_tokens.is_empty() {
         return Err(ReceiveError::Unauthorized(
             "the API is off: no [server] api_tokens are configured".into(),
@@ -56,7 +60,7 @@ fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<(), Receive
     }
 }
 
-fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ReceiveError {
+pub(super) fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ReceiveError {
     ReceiveError::BadRequest {
         field: field.into(),
         message: message.into(),
@@ -64,7 +68,7 @@ fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ReceiveE
 }
 
 /// Reads a bounded JSON object body.
-async fn json_body(
+pub(super) async fn json_body(
     request: &HttpRequest,
     payload: web::Payload,
     state: &ReceiverState,

@@ -4,6 +4,7 @@
 //! worker's operations-only one.
 
 mod api;
+mod dead_letters;
 mod error;
 mod health;
 mod hooks;

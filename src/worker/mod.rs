@@ -285,7 +285,8 @@ impl TargetWorker {
     }
 
     /// The job that carries a failed call forward: the batch's single job
-    /// when there was one, else a new job for the merged call.
+    /// when there was one, else a new job for the merged call, which keeps
+    /// the ids of the jobs it covers.
     fn follow_up(&self, batch: &[Delivery], call: Action, attempt: u32) -> Job {
         let event = match batch {
             [only] => only.job.event.clone(),
@@ -293,11 +294,28 @@ impl TargetWorker {
         };
         let mut job = match batch {
             [only] if only.job.action == call => only.job.clone(),
-            _ => Job::new(self.target.clone(), call, event),
+            _ => Job {
+                merged_from: covered(batch),
+                ..Job::new(self.target.clone(), call, event)
+            },
         };
         job.attempt = attempt;
         job
     }
+}
+
+/// The ids of the jobs a batch covers: each job's, and those it covers
+/// itself (a job merged before), each once.
+fn covered(batch: &[Delivery]) -> Vec<uuid::Uuid> {
+    let mut ids = Vec::new();
+    for job in batch.iter().map(|d| &d.job) {
+        for id in std::iter::once(&job.id).chain(&job.merged_from) {
+            if !ids.contains(id) {
+                ids.push(*id);
+            }
+        }
+    }
+    ids
 }
 
 /// Spawns the workers, and the queue's janitor, on `tracker`.

@@ -463,3 +463,73 @@ async fn on_rabbitmq_dead_letters_are_listed_and_replayed_on_the_broker() {
         amqp.close().await;
     }
 }
+
+#[tokio::test]
+async fn merged_jobs_that_fail_keep_their_ids_and_dead_letters_can_be_deleted() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    site.fail_next(10, 503).await;
+    let running = serve(&operator_config(&site));
+    // Two purges queued together are merged into one call, which fails.
+    let ids: Vec<String> = ["7", "8"]
+        .iter()
+        .map(|id| {
+            let output = purgehook(
+                &["purge", "--target", "blog", "--post-id", id],
+                &running.config,
+                &running.env,
+            );
+            assert!(output.status.success(), "{}", stderr(&output));
+            let printed = stdout(&output);
+            let start = printed.find("(job ").unwrap() + 5;
+            printed[start..start + 36].to_string()
+        })
+        .collect();
+    let letters = eventually(WAIT, "the dead letters", || async {
+        let letters = dead_letters(&running);
+        let covered: Vec<String> = letters
+            .iter()
+            .flat_map(|l| {
+                let own = l["id"].as_str().map(str::to_string);
+                let merged = l["job"]["merged_from"]
+                    .as_array()
+                    .map(|ids| {
+                        ids.iter()
+                            .filter_map(|i| i.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_else(Vec::new);
+                own.into_iter().chain(merged)
+            })
+            .collect();
+        ids.iter().all(|id| covered.contains(id)).then_some(letters)
+    })
+    .await;
+
+    // Each id the command printed finds its letter: delete by one of them.
+    let delete = purgehook(
+        &["dlq", "delete", "--id", &ids[0]],
+        &running.config,
+        &running.env,
+    );
+    assert!(delete.status.success(), "{}", stderr(&delete));
+    assert!(stdout(&delete).contains("deleted"), "{}", stdout(&delete));
+    let remaining = dead_letters(&running);
+    assert!(remaining.len() < letters.len() || remaining.is_empty());
+
+    let nothing = purgehook(&["dlq", "delete"], &running.config, &running.env);
+    assert_eq!(nothing.status.code(), Some(2), "says which letters");
+    let all = purgehook(&["dlq", "delete", "--all"], &running.config, &running.env);
+    assert!(all.status.success(), "{}", stderr(&all));
+    assert!(dead_letters(&running).is_empty());
+    let unknown = purgehook(
+        &[
+            "dlq",
+            "delete",
+            "--id",
+            "0190ffff-0000-7000-8000-000000000000",
+        ],
+        &running.config,
+        &running.env,
+    );
+    assert!(!unknown.status.success());
+}

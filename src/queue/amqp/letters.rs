@@ -39,6 +39,32 @@ impl AmqpQueue {
         Ok(messages)
     }
 
+    /// Deletes the matching dead letters (acknowledges them); the others go
+    /// back to the queue when the reading channel closes.
+    pub async fn delete_dead(&self, filter: &ReplayFilter) -> Result<Vec<DeadLetter>, QueueError> {
+        let channel = self.inner.broker.dedicated_channel().await?;
+        let outcome = async {
+            let mut deleted = Vec::new();
+            for message in self.fetch_dead(&channel).await? {
+                let letter = dead_letter(&message);
+                if filter.matches(&letter) {
+                    message
+                        .acker
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .map_err(|e| {
+                            self.unreachable(format!("cannot delete a dead letter: {e}"))
+                        })?;
+                    deleted.push(letter);
+                }
+            }
+            Ok(deleted)
+        }
+        .await;
+        let _ = channel.close(200, "dead letters deleted".into()).await;
+        outcome
+    }
+
     /// Publishes the jobs of the matching dead letters again (attempt 0) with
     /// confirms, then acknowledges those letters; the others go back to the
     /// queue when the reading channel closes. A failure before the confirms
@@ -104,7 +130,11 @@ pub(super) fn dead_letter(delivery: &lapin::message::Delivery) -> DeadLetter {
     let job = Job::from_bytes(&delivery.data).ok();
     DeadLetter {
         id: job.as_ref().map_or_else(
-            || message_id(delivery).unwrap_or_default(),
+            || {
+                message_id(delivery)
+                    .or_else(|| body_id(&delivery.data))
+                    .unwrap_or_default()
+            },
             |job| job.id.to_string(),
         ),
         target: topology::header_string(headers, TARGET_HEADER)
@@ -126,8 +156,19 @@ fn message_id(delivery: &lapin::message::Delivery) -> Option<String> {
     Some(id.as_str().to_string()).filter(|id| !id.is_empty())
 }
 
-/// The message id a dead-lettered copy of `delivery` carries: the original's,
-/// or a fresh one, so that every dead letter can be named.
+/// The message id a dead-lettered copy of `delivery` carries: the
+/// producer's `message_id`, else the `id` its body gives (a job that is
+/// invalid otherwise), else a fresh one — so that every dead letter can be
+/// named, by the producer's own id where it gave one.
 pub(super) fn message_id_of(delivery: &lapin::message::Delivery) -> String {
-    message_id(delivery).unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+    message_id(delivery)
+        .or_else(|| body_id(&delivery.data))
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// The `id` field of a JSON body, if it has one (at most 200 characters).
+fn body_id(data: &[u8]) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let id = body.get("id")?.as_str()?;
+    (!id.is_empty() && id.len() <= 200).then(|| id.to_string())
 }

@@ -132,6 +132,24 @@ impl AmqpQueue {
         self.inner.broker.host()
     }
 
+    /// The broker's node (or nodes, while none is connected) and prefix.
+    pub fn describe(&self) -> String {
+        let state = if self.is_ready() {
+            "connected"
+        } else {
+            "not connected yet"
+        };
+        let spool = match &self.inner.spool {
+            Some(_) => ", spooling when it cannot take jobs",
+            None => "",
+        };
+        format!(
+            "RabbitMQ at {} ({state}), prefix {}{spool}",
+            self.host(),
+            self.inner.names.prefix()
+        )
+    }
+
     fn unreachable(&self, reason: String) -> QueueError {
         QueueError::Unreachable {
             host: self.host(),

@@ -59,6 +59,11 @@ impl Names {
         }
     }
 
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The jobs exchange.
     pub fn jobs_exchange(&self) -> String {
         format!("{}.jobs", self.prefix)

@@ -50,6 +50,8 @@ impl State {
 }
 
 struct Inner {
+    /// The store's file.
+    file: std::path::PathBuf,
     /// The store thread's requests; `None` once closed.
     requests: Mutex<Option<mpsc::UnboundedSender<Request>>>,
     /// Fires when the store thread has closed the file.
@@ -103,6 +105,7 @@ impl EmbeddedQueue {
         }
         Ok(EmbeddedQueue {
             inner: Arc::new(Inner {
+                file: dir.join(FILE_NAME),
                 requests: Mutex::new(Some(store.requests)),
                 stopped: tokio::sync::Mutex::new(Some(store.stopped)),
                 state: Mutex::new(state),
@@ -119,6 +122,11 @@ impl EmbeddedQueue {
 
     fn seq(&self) -> u64 {
         self.inner.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The store's file.
+    pub fn file(&self) -> &Path {
+        &self.inner.file
     }
 
     /// The writer's counters.
@@ -360,6 +368,13 @@ impl EmbeddedQueue {
             .await?;
         self.enqueue(requeued);
         Ok(outcome)
+    }
+
+    /// Deletes the dead letters `filter` matches, in one transaction.
+    pub async fn delete_dead(&self, filter: &ReplayFilter) -> Result<Vec<DeadLetter>, QueueError> {
+        let filter = filter.clone();
+        self.ask(|reply| Request::DeleteDead { filter, reply })
+            .await
     }
 
     /// How many jobs wait or are in flight, per target (for tests and `check`).

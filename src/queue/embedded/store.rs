@@ -75,6 +75,10 @@ pub(super) enum Request {
         now_ms: u64,
         reply: oneshot::Sender<Result<(Replayed, Requeued), QueueError>>,
     },
+    DeleteDead {
+        filter: ReplayFilter,
+        reply: oneshot::Sender<Result<Vec<DeadLetter>, QueueError>>,
+    },
 }
 
 /// Counters of the writer, for benchmarks and tests.
@@ -297,6 +301,9 @@ impl Thread {
             } => {
                 let _ = reply.send(self.replay(&filter, now_ms));
             }
+            Request::DeleteDead { filter, reply } => {
+                let _ = reply.send(self.delete_dead(&filter));
+            }
         }
     }
 
@@ -321,6 +328,22 @@ impl Thread {
             letters.push((key.value(), letter));
         }
         Ok(letters)
+    }
+
+    /// Deletes the matching dead letters, in one transaction.
+    fn delete_dead(&self, filter: &ReplayFilter) -> Result<Vec<DeadLetter>, QueueError> {
+        let mut writes = Writes::default();
+        let mut deleted = Vec::new();
+        for (key, letter) in self.dead_letters()? {
+            if filter.matches(&letter) {
+                writes.delete_dead.push(key);
+                deleted.push(letter);
+            }
+        }
+        if !deleted.is_empty() {
+            self.commit(std::iter::once(&writes), wall_clock_ms())?;
+        }
+        Ok(deleted)
     }
 
     /// Stores the jobs of the matching dead letters again (attempt 0, ready
