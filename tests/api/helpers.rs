@@ -103,11 +103,27 @@ pub async fn spawn_role(
     TestApp {
         address,
         queue,
-        client: purgehook::provider::client().unwrap(),
+        client: test_client(),
         shutdown,
         task: Some(task),
         dir,
     }
+}
+
+/// The test's HTTP client. It asks the app to close each connection after
+/// its answer: a graceful stop waits for open connections, checking again
+/// every second, and an idle keep-alive connection would cost that second.
+/// It speaks plain HTTP to the app, so it loads no root certificates.
+fn test_client() -> reqwest::Client {
+    // Every client needs the process's crypto provider; an error means one
+    // is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let close = reqwest::header::HeaderValue::from_static("close");
+    reqwest::Client::builder()
+        .default_headers([(reqwest::header::CONNECTION, close)].into_iter().collect())
+        .tls_certs_only([])
+        .build()
+        .expect("a client")
 }
 
 impl TestApp {
@@ -128,6 +144,15 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// GETs `path` (e.g. `/healthz`).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Sends a GitHub delivery signed as GitHub signs it.
     pub async fn github(&self, event: &str, body: &[u8]) -> reqwest::Response {
         self.post_hook("github", &github_headers(event, body), body)
@@ -140,7 +165,7 @@ impl TestApp {
     }
 
     /// Stops the app gracefully and waits for it. The test's HTTP client is
-    /// closed first, as its idle keep-alive connections would hold the stop.
+    /// closed first, so that no connection of its can hold the stop.
     pub async fn stop(self) -> TempDir {
         let TestApp {
             client,

@@ -116,9 +116,29 @@ fn within() -> Option<Instant> {
     Some(Instant::now() + Duration::from_secs(5))
 }
 
-/// Short: used where nothing must arrive.
-fn briefly() -> Option<Instant> {
-    Some(Instant::now() + Duration::from_millis(300))
+/// Asserts that no job of `target` is ready, without sitting out a silence:
+/// publishes a sentinel job after the action under test and takes the next
+/// job. Ready jobs come in the order they were queued (the store orders them
+/// by not-before time then sequence; a broker queue is FIFO), so anything
+/// ready before the sentinel would come first. The sentinel is acked.
+async fn nothing_else_is_ready(queue: &Queue, target: &str, why: &str) {
+    let sentinel = job(target, "https://sentinel.example/");
+    queue
+        .publish(std::slice::from_ref(&sentinel))
+        .await
+        .unwrap();
+    let delivery = queue
+        .next(&tid(target), within())
+        .await
+        .expect("the sentinel");
+    assert_eq!(delivery.job, sentinel, "{why}");
+    queue
+        .settle(Settlement {
+            ack: vec![delivery.tag],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }
 
 macro_rules! on_both_backends {
@@ -161,10 +181,7 @@ async fn published_jobs_are_delivered_per_target_and_acked_for_good(backend: Que
 
     let delivery = queue.next(&tid("a"), within()).await.expect("a's job");
     assert_eq!(delivery.job, a);
-    assert!(
-        queue.next(&tid("a"), briefly()).await.is_none(),
-        "in flight, not delivered twice"
-    );
+    nothing_else_is_ready(&queue, "a", "in flight, not delivered twice").await;
     queue
         .settle(Settlement {
             ack: vec![delivery.tag],
@@ -174,10 +191,7 @@ async fn published_jobs_are_delivered_per_target_and_acked_for_good(backend: Que
         .unwrap();
 
     let queue = harness.reopen(queue).await;
-    assert!(
-        queue.next(&tid("a"), briefly()).await.is_none(),
-        "acked jobs stay gone"
-    );
+    nothing_else_is_ready(&queue, "a", "acked jobs stay gone").await;
     assert_eq!(
         queue
             .next(&tid("b"), within())
@@ -294,12 +308,10 @@ async fn concurrent_publishes_are_all_stored(backend: QueueBackendKind) {
         task.await.unwrap().unwrap();
     }
     let queue = harness.reopen(queue).await;
-    let mut seen = 0;
-    while let Some(delivery) = queue
-        .next(&tid("a"), if seen == 0 { within() } else { briefly() })
-        .await
-    {
-        seen += 1;
+    let mut seen = BTreeSet::new();
+    for _ in 0..64 {
+        let delivery = queue.next(&tid("a"), within()).await.expect("stored");
+        seen.insert(delivery.job.id);
         queue
             .settle(Settlement {
                 ack: vec![delivery.tag],
@@ -308,7 +320,8 @@ async fn concurrent_publishes_are_all_stored(backend: QueueBackendKind) {
             .await
             .unwrap();
     }
-    assert_eq!(seen, 64);
+    assert_eq!(seen.len(), 64, "64 different jobs");
+    nothing_else_is_ready(&queue, "a", "64 jobs, no more").await;
     harness.clean_up(queue).await;
 }
 
@@ -418,11 +431,8 @@ async fn a_replay_by_id_queues_exactly_that_job_again(backend: QueueBackendKind)
         "same job, same id, attempt back to 0"
     );
     assert_eq!(delivery.job.attempt, 0);
-    assert!(
-        queue.next(&tid("a"), briefly()).await.is_none(),
-        "only that one"
-    );
-    assert!(queue.next(&tid("b"), briefly()).await.is_none());
+    nothing_else_is_ready(&queue, "a", "only that one").await;
+    nothing_else_is_ready(&queue, "b", "only that one").await;
     dead_letters_become(&queue, &ids([&jobs[0], &jobs[2]])).await;
     harness.clean_up(queue).await;
 }
@@ -447,8 +457,8 @@ async fn a_replay_by_target_queues_its_jobs_again_durably(backend: QueueBackendK
     }
     assert_eq!(ids(&received), ids(&jobs[..2]));
     assert!(received.iter().all(|job| job.attempt == 0));
-    assert!(queue.next(&tid("a"), briefly()).await.is_none());
-    assert!(queue.next(&tid("b"), briefly()).await.is_none());
+    nothing_else_is_ready(&queue, "a", "only a's two jobs").await;
+    nothing_else_is_ready(&queue, "b", "only a's jobs").await;
     dead_letters_become(&queue, &ids([&jobs[2]])).await;
     harness.clean_up(queue).await;
 }
@@ -484,7 +494,7 @@ async fn a_replay_leaves_unknown_ids_and_unconfigured_targets_alone(backend: Que
     assert_eq!(letter_ids(&replayed.replayed), ids(&jobs[..1]));
     assert_eq!(letter_ids(&replayed.skipped), ids(&jobs[1..]));
     let delivery = queue
-        .next(&tid("a"), briefly())
+        .next(&tid("a"), within())
         .await
         .expect("a's job again");
     queue
@@ -495,8 +505,8 @@ async fn a_replay_leaves_unknown_ids_and_unconfigured_targets_alone(backend: Que
         .await
         .unwrap();
 
-    assert!(queue.next(&tid("a"), briefly()).await.is_none());
-    assert!(queue.next(&tid("b"), briefly()).await.is_none());
+    nothing_else_is_ready(&queue, "a", "replayed once").await;
+    nothing_else_is_ready(&queue, "b", "an unconfigured target's job stays a letter").await;
     dead_letters_become(&queue, &ids(&jobs[1..])).await;
     harness.clean_up(queue).await;
 }
