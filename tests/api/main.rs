@@ -7,6 +7,7 @@ mod cli;
 mod dedupe;
 mod durability;
 mod fakes;
+mod full_disk;
 mod helpers;
 mod hooks;
 mod operator;
