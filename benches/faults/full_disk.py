@@ -24,6 +24,7 @@ import hmac
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -267,8 +268,8 @@ def main():
         if app is not None:
             app.send_signal(signal.SIGTERM)
             app.wait(10)
-        subprocess.run(["umount", disk], check=False)
-        os.rmdir(disk)
+        if subprocess.run(["umount", disk], check=False).returncode == 0:
+            shutil.rmtree(work)
 
 
 if __name__ == "__main__":
