@@ -59,6 +59,15 @@ pub enum QueueError {
         /// What failed (redb's description).
         reason: String,
     },
+    /// The embedded store cannot write now (a full disk, a failing
+    /// device); it tries again by itself and takes writes once it can.
+    #[error("the store {path} cannot write now ({reason}); it tries again by itself")]
+    Unwritable {
+        /// The store's file.
+        path: String,
+        /// The error that stopped its writes.
+        reason: String,
+    },
     /// The embedded store is closed (the process is stopping).
     #[error("the store is closed")]
     Closed,

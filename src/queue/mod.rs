@@ -23,6 +23,8 @@ use crate::job::{Job, TargetId};
 pub use amqp::{AmqpQueue, Connect};
 pub use dedupe::{Deduper, DeliveryKey, Published};
 pub use embedded::{EmbeddedQueue, FILE_NAME as EMBEDDED_FILE_NAME, WriterStats};
+#[cfg(test)]
+pub(crate) use embedded::{Fault, FaultSwitch};
 pub use error::QueueError;
 pub use letters::{DeadLetter, Delivery, DeliveryTag, ReplayFilter, Replayed, Settlement};
 

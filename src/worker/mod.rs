@@ -2,13 +2,16 @@
 //! window (and while it waits for its rate-limit slot), merges them with the
 //! [`coalesce`](coalesce::coalesce)r, calls the provider, and settles the
 //! deliveries — acknowledged only once their calls succeeded, or once the
-//! failed part was durably queued for retry or dead-lettered.
+//! failed part was durably queued for retry or dead-lettered. A settlement
+//! the queue refuses is tried again, its deliveries held: the batch is not
+//! called twice (`settle.rs`).
 
 pub mod breaker;
 pub mod coalesce;
 pub mod limiter;
 mod pace;
 pub mod retry;
+mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,11 +160,7 @@ impl TargetWorker {
         };
         self.call_all(&batch, calls, pace, stop, &mut settlement)
             .await;
-        let tags = settlement.ack.clone();
-        if let Err(error) = queue.settle(settlement).await {
-            tracing::error!(target_id = %self.target, %error, "cannot settle batch; it will be redelivered");
-            queue.release(&tags).await;
-        }
+        settle::settle(queue, &self.target, settlement, stop).await;
     }
 
     /// Makes the calls of a batch in turn. After a stop no new call starts,

@@ -8,6 +8,7 @@ mod cluster;
 mod dedupe;
 mod durability;
 mod fakes;
+mod full_disk;
 mod github_action;
 mod helpers;
 mod hooks;

@@ -3,9 +3,15 @@
 //! publishes share one fsync). Ready jobs are mirrored in memory per target;
 //! a delivery stays on disk until it is settled, so a crash redelivers it.
 //! A replay removes dead letters and stores their jobs again in the same
-//! transaction.
+//! transaction. A store that cannot write (a full disk) refuses writes and
+//! says it is not ready until a probe write succeeds; what is pending stays
+//! in memory meanwhile, as a failed commit changed nothing in the file.
 
+#[cfg(test)]
+mod faults;
+mod recovery;
 mod store;
+mod tables;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -13,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use super::{
@@ -21,8 +27,12 @@ use super::{
     Settlement,
 };
 use crate::job::{Job, TargetId};
+#[cfg(test)]
+pub(crate) use faults::{Fault, FaultSwitch};
+use recovery::{Health, Opener};
+use store::Request;
 pub use store::WriterStats;
-use store::{Request, Stored, Writes};
+use tables::{Stored, Writes};
 
 /// The file inside the queue directory.
 pub const FILE_NAME: &str = "queue.redb";
@@ -53,7 +63,9 @@ struct Inner {
     /// The store's file.
     file: std::path::PathBuf,
     /// The store thread's requests; `None` once closed.
-    requests: Mutex<Option<mpsc::UnboundedSender<Request>>>,
+    requests: Mutex<Option<std::sync::mpsc::Sender<Request>>>,
+    /// Whether the store takes writes now.
+    health: Arc<Health>,
     /// Fires when the store thread has closed the file.
     stopped: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
     state: Mutex<State>,
@@ -95,9 +107,13 @@ impl StoreClock {
 impl EmbeddedQueue {
     /// Opens (or creates) the store in `dir` and loads its pending jobs.
     pub async fn open(dir: &Path) -> Result<EmbeddedQueue, QueueError> {
+        EmbeddedQueue::open_with(dir, recovery::create()).await
+    }
+
+    async fn open_with(dir: &Path, opener: Opener) -> Result<EmbeddedQueue, QueueError> {
         let next_seq = Arc::new(AtomicU64::new(1));
         let stats = Arc::new(WriterStats::default());
-        let (store, loaded) = store::open(dir, next_seq.clone(), stats.clone()).await?;
+        let (store, loaded) = store::open(dir, opener, next_seq.clone(), stats.clone()).await?;
         let mut state = State::default();
         for (not_before, seq, job) in loaded.jobs {
             let target = job.target.clone();
@@ -107,6 +123,7 @@ impl EmbeddedQueue {
             inner: Arc::new(Inner {
                 file: dir.join(FILE_NAME),
                 requests: Mutex::new(Some(store.requests)),
+                health: store.health,
                 stopped: tokio::sync::Mutex::new(Some(store.stopped)),
                 state: Mutex::new(state),
                 next_seq,
@@ -339,14 +356,15 @@ impl EmbeddedQueue {
         }
     }
 
-    /// Whether the store thread is running.
+    /// Whether the store takes writes: its thread runs, and its last
+    /// write (or probe write) succeeded.
     pub fn is_ready(&self) -> bool {
         let requests = self
             .inner
             .requests
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        requests.as_ref().is_some_and(|sender| !sender.is_closed())
+        requests.is_some() && self.inner.health.writable()
     }
 
     /// Every dead letter, oldest first.

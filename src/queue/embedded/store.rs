@@ -3,60 +3,25 @@
 //! waiting at a moment is committed in one transaction (group commit, one
 //! fsync), reads of the dead letters, and replays, whose reading of the
 //! letters and storing of their jobs is one transaction. No redb work runs
-//! on the async runtime.
+//! on the async runtime. After an I/O error the file is opened again and
+//! probed until it takes writes ([`recovery`](super::recovery)).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Instant;
 
-use redb::{Database, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use redb::ReadableTable;
+use tokio::sync::oneshot;
 
+use super::recovery::{Disk, Health, Opener};
+use super::tables::{DEAD, JOBS, Stored, Tables, Writes};
 use crate::job::Job;
-use crate::queue::{DeadLetter, DeliveryKey, Published, QueueError, ReplayFilter, Replayed};
-
-const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
-const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
-/// Delivery keys remembered, and until when (ms).
-const DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::new("dedupe");
-/// The same keys by expiry, to forget them in order.
-const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("dedupe_expiry");
-
-/// How many expired delivery keys one commit forgets at most.
-const FORGET_PER_COMMIT: usize = 256;
+use crate::queue::{DeadLetter, Published, QueueError, ReplayFilter, Replayed};
 
 /// How many writes one commit takes at most.
 const MAX_GROUP: usize = 512;
-
-/// A job as stored, with the time before which it is not delivered.
-#[derive(Serialize, Deserialize)]
-pub(super) struct Stored {
-    pub not_before_ms: u64,
-    pub job: Job,
-}
-
-impl Stored {
-    pub fn encode(not_before_ms: u64, job: &Job) -> Result<Vec<u8>, QueueError> {
-        let stored = Stored {
-            not_before_ms,
-            job: job.clone(),
-        };
-        serde_json::to_vec(&stored).map_err(|e| QueueError::Encode(e.to_string()))
-    }
-}
-
-/// One group of writes, applied in a single transaction.
-#[derive(Default)]
-pub(super) struct Writes {
-    pub put_jobs: Vec<(u64, Vec<u8>)>,
-    pub delete_jobs: Vec<u64>,
-    pub put_dead: Vec<(u64, Vec<u8>)>,
-    pub delete_dead: Vec<u64>,
-    /// A delivery these writes store, remembered for the window: when it
-    /// is remembered already, nothing is written.
-    pub delivery: Option<(DeliveryKey, std::time::Duration)>,
-}
 
 /// A replay's jobs, stored: (not before, sequence, job) each.
 pub(super) type Requeued = Vec<(u64, u64, Job)>;
@@ -100,37 +65,41 @@ pub(super) struct Loaded {
 
 /// The thread's handle.
 pub(super) struct Store {
-    pub requests: mpsc::UnboundedSender<Request>,
+    pub requests: mpsc::Sender<Request>,
     pub stopped: oneshot::Receiver<()>,
+    /// Whether the store takes writes now.
+    pub health: Arc<Health>,
 }
 
-/// Opens (or creates) the store in `dir` on a thread of its own, and loads
-/// what is pending; the thread then serves requests until every sender is
-/// gone, and signals `stopped` once the file is closed.
+/// Opens (or creates) the store in `dir` with `opener` on a thread of its
+/// own, and loads what is pending; the thread then serves requests until
+/// every sender is gone, and signals `stopped` once the file is closed.
 pub(super) async fn open(
     dir: &Path,
+    opener: Opener,
     next_seq: Arc<AtomicU64>,
     stats: Arc<WriterStats>,
 ) -> Result<(Store, Loaded), QueueError> {
     let dir = dir.to_path_buf();
     let (opened, loaded) = oneshot::channel();
-    let (requests, receiver) = mpsc::unbounded_channel();
+    let (requests, receiver) = mpsc::channel();
     let (stop_signal, stopped) = oneshot::channel();
+    let health = Arc::new(Health::default());
+    let thread_health = health.clone();
     std::thread::Builder::new()
         .name("purgehook-store".into())
-        .spawn(move || match open_file(&dir) {
+        .spawn(move || match open_file(&dir, opener, thread_health) {
             Err(error) => {
                 let _ = opened.send(Err(error));
             }
-            Ok((db, file)) => {
-                let thread = Thread {
-                    db,
-                    file,
+            Ok(disk) => {
+                let mut thread = Thread {
+                    disk,
                     next_seq,
                     stats,
                 };
                 let _ = opened.send(thread.read_pending());
-                thread.serve(receiver);
+                thread.serve(&receiver);
                 drop(thread);
                 let _ = stop_signal.send(());
             }
@@ -140,67 +109,52 @@ pub(super) async fn open(
             reason: e.to_string(),
         })?;
     let loaded = loaded.await.map_err(|_| QueueError::Closed)??;
-    Ok((Store { requests, stopped }, loaded))
+    let store = Store {
+        requests,
+        stopped,
+        health,
+    };
+    Ok((store, loaded))
 }
 
-fn open_file(dir: &Path) -> Result<(Database, PathBuf), QueueError> {
+fn open_file(dir: &Path, opener: Opener, health: Arc<Health>) -> Result<Disk, QueueError> {
     let file = dir.join(super::FILE_NAME);
-    let failed = |reason: String| QueueError::Store {
+    std::fs::create_dir_all(dir).map_err(|e| QueueError::Store {
         path: file.display().to_string(),
-        reason,
-    };
-    std::fs::create_dir_all(dir)
-        .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
-    let db = Database::create(&file).map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => QueueError::InUse(file.display().to_string()),
-        e => failed(e.to_string()),
+        reason: format!("cannot create {}: {e}", dir.display()),
     })?;
-    let txn = db.begin_write().map_err(|e| failed(e.to_string()))?;
-    txn.open_table(JOBS).map_err(|e| failed(e.to_string()))?;
-    txn.open_table(DEAD).map_err(|e| failed(e.to_string()))?;
-    txn.open_table(DEDUPE).map_err(|e| failed(e.to_string()))?;
-    txn.open_table(DEDUPE_EXPIRY)
-        .map_err(|e| failed(e.to_string()))?;
-    txn.commit().map_err(|e| failed(e.to_string()))?;
-    Ok((db, file))
+    Disk::open(file, opener, health)
 }
 
 struct Thread {
-    db: Database,
-    file: PathBuf,
+    disk: Disk,
     next_seq: Arc<AtomicU64>,
     stats: Arc<WriterStats>,
 }
 
 impl Thread {
-    fn failed(&self, error: impl Into<redb::Error>) -> QueueError {
-        QueueError::Store {
-            path: self.file.display().to_string(),
-            reason: error.into().to_string(),
-        }
-    }
-
     /// Every pending job, and the largest sequence in use.
     fn read_pending(&self) -> Result<Loaded, QueueError> {
-        let read = self.db.begin_read().map_err(|e| self.failed(e))?;
+        let disk = &self.disk;
+        let read = disk.db()?.begin_read().map_err(|e| disk.failed(e))?;
         let mut loaded = Loaded {
             jobs: Vec::new(),
             max_seq: 0,
         };
-        let jobs = read.open_table(JOBS).map_err(|e| self.failed(e))?;
-        for entry in jobs.iter().map_err(|e| self.failed(e))? {
-            let (key, value) = entry.map_err(|e| self.failed(e))?;
+        let jobs = read.open_table(JOBS).map_err(|e| disk.failed(e))?;
+        for entry in jobs.iter().map_err(|e| disk.failed(e))? {
+            let (key, value) = entry.map_err(|e| disk.failed(e))?;
             let seq = key.value();
             let stored: Stored =
                 serde_json::from_slice(value.value()).map_err(|e| QueueError::Store {
-                    path: self.file.display().to_string(),
+                    path: disk.path().display().to_string(),
                     reason: format!("job {seq} is not readable: {e}"),
                 })?;
             loaded.max_seq = loaded.max_seq.max(seq);
             loaded.jobs.push((stored.not_before_ms, seq, stored.job));
         }
-        let dead = read.open_table(DEAD).map_err(|e| self.failed(e))?;
-        if let Some((last, _)) = dead.last().map_err(|e| self.failed(e))? {
+        let dead = read.open_table(DEAD).map_err(|e| disk.failed(e))?;
+        if let Some((last, _)) = dead.last().map_err(|e| disk.failed(e))? {
             loaded.max_seq = loaded.max_seq.max(last.value());
         }
         self.next_seq
@@ -208,8 +162,8 @@ impl Thread {
         Ok(loaded)
     }
 
-    fn serve(&self, mut requests: mpsc::UnboundedReceiver<Request>) {
-        while let Some(first) = requests.blocking_recv() {
+    fn serve(&mut self, requests: &mpsc::Receiver<Request>) {
+        while let Some(first) = self.receive(requests) {
             let mut waiting = vec![first];
             while waiting.len() < MAX_GROUP {
                 match requests.try_recv() {
@@ -217,6 +171,8 @@ impl Thread {
                     Err(_) => break,
                 }
             }
+            // Unwritable, and busy: probe all the same, once it is due.
+            self.disk.recover();
             // Writes first, in one commit; reads and replays after, so they
             // see them.
             let mut group = Vec::new();
@@ -236,16 +192,31 @@ impl Thread {
         }
     }
 
-    fn commit_group(&self, group: Vec<(Writes, oneshot::Sender<Result<Published, QueueError>>)>) {
-        let now_ms = wall_clock_ms();
-        let result = self.commit(group.iter().map(|(writes, _)| writes), now_ms);
+    /// The next request (`None` once every sender is gone); while the
+    /// store is unwritable, it probes the file when due as it waits.
+    fn receive(&mut self, requests: &mpsc::Receiver<Request>) -> Option<Request> {
+        loop {
+            let Some(due) = self.disk.next_probe() else {
+                return requests.recv().ok();
+            };
+            match requests.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(request) => return Some(request),
+                Err(RecvTimeoutError::Timeout) => self.disk.recover(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn commit_group(
+        &mut self,
+        group: Vec<(Writes, oneshot::Sender<Result<Published, QueueError>>)>,
+    ) {
+        let writes: Vec<&Writes> = group.iter().map(|(writes, _)| writes).collect();
+        let result = self.commit_checked(&writes, wall_clock_ms());
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         self.stats
             .requests
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        if let Err(error) = &result {
-            tracing::error!(%error, "embedded store commit failed");
-        }
         for ((_, done), index) in group.into_iter().zip(0..) {
             let outcome = result.as_ref().map_err(Clone::clone).map(|duplicates| {
                 if duplicates.contains(&index) {
@@ -258,40 +229,63 @@ impl Thread {
         }
     }
 
-    /// Applies every group of writes in one transaction; returns the
-    /// indexes of the groups skipped as duplicate deliveries.
-    fn commit<'a>(
-        &self,
-        group: impl Iterator<Item = &'a Writes>,
-        now_ms: u64,
-    ) -> Result<Vec<usize>, QueueError> {
-        let txn = self.db.begin_write().map_err(|e| self.failed(e))?;
+    /// Commits `group` if the store takes writes (refused at once
+    /// otherwise). A commit that failed for I/O is looked for in the
+    /// reopened file: when it is there, it counts as done.
+    fn commit_checked(&mut self, group: &[&Writes], now_ms: u64) -> Result<Vec<usize>, QueueError> {
+        self.disk.writable()?;
         let mut duplicates = Vec::new();
+        let Err(error) = self.commit(group, now_ms, &mut duplicates) else {
+            return Ok(duplicates);
+        };
+        let witness = (group.iter().enumerate())
+            .filter(|(index, _)| !duplicates.contains(index))
+            .find_map(|(_, writes)| writes.witness());
+        if self.disk.after_failure(&error, witness) {
+            tracing::warn!(%error, "a commit that reported an error is in the file: it counts as done");
+            return Ok(duplicates);
+        }
+        tracing::error!(%error, "embedded store commit failed");
+        Err(error)
+    }
+
+    /// Applies every group of writes in one transaction; `duplicates` gets
+    /// the indexes of the groups skipped as duplicate deliveries.
+    fn commit(
+        &self,
+        group: &[&Writes],
+        now_ms: u64,
+        duplicates: &mut Vec<usize>,
+    ) -> Result<(), QueueError> {
+        let disk = &self.disk;
+        let txn = disk.db()?.begin_write().map_err(|e| disk.failed(e))?;
         {
-            let mut tables = Tables::open(&txn).map_err(|e| self.failed(e))?;
-            tables.forget_expired(now_ms).map_err(|e| self.failed(e))?;
-            for (index, writes) in group.enumerate() {
+            let mut tables = Tables::open(&txn).map_err(|e| disk.failed(e))?;
+            tables.forget_expired(now_ms).map_err(|e| disk.failed(e))?;
+            for (index, writes) in group.iter().enumerate() {
                 if !tables
                     .admit(writes.delivery, now_ms)
-                    .map_err(|e| self.failed(e))?
+                    .map_err(|e| disk.failed(e))?
                 {
                     duplicates.push(index);
                     continue;
                 }
-                tables.apply(writes).map_err(|e| self.failed(e))?;
+                tables.apply(writes).map_err(|e| disk.failed(e))?;
             }
         }
-        txn.commit().map_err(|e| self.failed(e))?;
-        Ok(duplicates)
+        txn.commit().map_err(|e| disk.failed(e))
     }
 
-    fn answer(&self, request: Request) {
+    fn answer(&mut self, request: Request) {
         match request {
             Request::Write { writes, done } => self.commit_group(vec![(writes, done)]),
             Request::ReadDead { reply } => {
                 let letters = self
                     .dead_letters()
                     .map(|letters| letters.into_iter().map(|(_, letter)| letter).collect());
+                if let Err(error) = &letters {
+                    self.disk.after_failure(error, None);
+                }
                 let _ = reply.send(letters);
             }
             Request::Replay {
@@ -310,14 +304,15 @@ impl Thread {
     /// Every dead letter with its key, oldest first; a letter stored without
     /// an id gets its job's.
     fn dead_letters(&self) -> Result<Vec<(u64, DeadLetter)>, QueueError> {
-        let read = self.db.begin_read().map_err(|e| self.failed(e))?;
-        let table = read.open_table(DEAD).map_err(|e| self.failed(e))?;
+        let disk = &self.disk;
+        let read = disk.db()?.begin_read().map_err(|e| disk.failed(e))?;
+        let table = read.open_table(DEAD).map_err(|e| disk.failed(e))?;
         let mut letters = Vec::new();
-        for entry in table.iter().map_err(|e| self.failed(e))? {
-            let (key, value) = entry.map_err(|e| self.failed(e))?;
+        for entry in table.iter().map_err(|e| disk.failed(e))? {
+            let (key, value) = entry.map_err(|e| disk.failed(e))?;
             let mut letter: DeadLetter =
                 serde_json::from_slice(value.value()).map_err(|e| QueueError::Store {
-                    path: self.file.display().to_string(),
+                    path: disk.path().display().to_string(),
                     reason: format!("dead letter {} is not readable: {e}", key.value()),
                 })?;
             if letter.id.is_empty()
@@ -331,17 +326,22 @@ impl Thread {
     }
 
     /// Deletes the matching dead letters, in one transaction.
-    fn delete_dead(&self, filter: &ReplayFilter) -> Result<Vec<DeadLetter>, QueueError> {
+    fn delete_dead(&mut self, filter: &ReplayFilter) -> Result<Vec<DeadLetter>, QueueError> {
+        self.disk.writable()?;
+        let letters = self.dead_letters();
+        if let Err(error) = &letters {
+            self.disk.after_failure(error, None);
+        }
         let mut writes = Writes::default();
         let mut deleted = Vec::new();
-        for (key, letter) in self.dead_letters()? {
+        for (key, letter) in letters? {
             if filter.matches(&letter) {
                 writes.delete_dead.push(key);
                 deleted.push(letter);
             }
         }
         if !deleted.is_empty() {
-            self.commit(std::iter::once(&writes), wall_clock_ms())?;
+            self.commit_checked(&[&writes], wall_clock_ms())?;
         }
         Ok(deleted)
     }
@@ -349,14 +349,19 @@ impl Thread {
     /// Stores the jobs of the matching dead letters again (attempt 0, ready
     /// at `now_ms`) and deletes those letters, in one transaction.
     fn replay(
-        &self,
+        &mut self,
         filter: &ReplayFilter,
         now_ms: u64,
     ) -> Result<(Replayed, Requeued), QueueError> {
+        self.disk.writable()?;
+        let letters = self.dead_letters();
+        if let Err(error) = &letters {
+            self.disk.after_failure(error, None);
+        }
         let mut outcome = Replayed::default();
         let mut writes = Writes::default();
         let mut requeued = Vec::new();
-        for (key, letter) in self.dead_letters()? {
+        for (key, letter) in letters? {
             if !filter.matches(&letter) {
                 continue;
             }
@@ -371,87 +376,9 @@ impl Thread {
             outcome.replayed.push(letter);
         }
         if !requeued.is_empty() {
-            self.commit(std::iter::once(&writes), wall_clock_ms())?;
+            self.commit_checked(&[&writes], wall_clock_ms())?;
         }
         Ok((outcome, requeued))
-    }
-}
-
-/// The tables of one write transaction.
-struct Tables<'txn> {
-    jobs: redb::Table<'txn, u64, &'static [u8]>,
-    dead: redb::Table<'txn, u64, &'static [u8]>,
-    dedupe: redb::Table<'txn, &'static [u8], u64>,
-    expiry: redb::Table<'txn, (u64, &'static [u8]), ()>,
-}
-
-impl<'txn> Tables<'txn> {
-    fn open(txn: &'txn redb::WriteTransaction) -> Result<Tables<'txn>, redb::TableError> {
-        Ok(Tables {
-            jobs: txn.open_table(JOBS)?,
-            dead: txn.open_table(DEAD)?,
-            dedupe: txn.open_table(DEDUPE)?,
-            expiry: txn.open_table(DEDUPE_EXPIRY)?,
-        })
-    }
-
-    fn apply(&mut self, writes: &Writes) -> Result<(), redb::StorageError> {
-        for (seq, bytes) in &writes.put_jobs {
-            self.jobs.insert(*seq, bytes.as_slice())?;
-        }
-        for seq in &writes.delete_jobs {
-            self.jobs.remove(*seq)?;
-        }
-        for (seq, bytes) in &writes.put_dead {
-            self.dead.insert(*seq, bytes.as_slice())?;
-        }
-        for seq in &writes.delete_dead {
-            self.dead.remove(*seq)?;
-        }
-        Ok(())
-    }
-
-    /// Whether a delivery may be stored: false when its key is remembered
-    /// and not expired; else the key is remembered now.
-    fn admit(
-        &mut self,
-        delivery: Option<(DeliveryKey, std::time::Duration)>,
-        now_ms: u64,
-    ) -> Result<bool, redb::StorageError> {
-        let Some((key, window)) = delivery else {
-            return Ok(true);
-        };
-        let until = now_ms + window.as_millis() as u64;
-        let key = key.as_bytes().as_slice();
-        if let Some(expires) = self.dedupe.get(key)?
-            && expires.value() > now_ms
-        {
-            return Ok(false);
-        }
-        self.dedupe.insert(key, until)?;
-        self.expiry.insert((until, key), ())?;
-        Ok(true)
-    }
-
-    /// Forgets some of the keys whose window has passed.
-    fn forget_expired(&mut self, now_ms: u64) -> Result<(), redb::StorageError> {
-        let expired: Vec<(u64, Vec<u8>)> = self
-            .expiry
-            .range((0, [].as_slice())..(now_ms, [].as_slice()))?
-            .take(FORGET_PER_COMMIT)
-            .map(|entry| entry.map(|(key, _)| (key.value().0, key.value().1.to_vec())))
-            .collect::<Result<_, _>>()?;
-        for (until, key) in expired {
-            self.expiry.remove((until, key.as_slice()))?;
-            if self
-                .dedupe
-                .get(key.as_slice())?
-                .is_some_and(|at| at.value() <= now_ms)
-            {
-                self.dedupe.remove(key.as_slice())?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -1,0 +1,155 @@
+//! The embedded store's tables and what one transaction does to them: the
+//! jobs (by sequence), the dead letters, the remembered delivery keys (and
+//! the same keys by expiry, to forget them in order), and the probe table
+//! the store writes to find out whether it can write again. Pure redb work,
+//! called only from the store thread.
+
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::job::Job;
+use crate::queue::{DeliveryKey, QueueError};
+
+pub(super) const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+pub(super) const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
+/// Delivery keys remembered, and until when (ms).
+const DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::new("dedupe");
+/// The same keys by expiry, to forget them in order.
+const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("dedupe_expiry");
+/// One value, rewritten by the probe to see whether the file takes writes.
+pub(super) const PROBE: TableDefinition<u8, &[u8]> = TableDefinition::new("probe");
+
+/// How many expired delivery keys one commit forgets at most.
+const FORGET_PER_COMMIT: usize = 256;
+
+/// A job as stored, with the time before which it is not delivered.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Stored {
+    pub not_before_ms: u64,
+    pub job: Job,
+}
+
+impl Stored {
+    pub fn encode(not_before_ms: u64, job: &Job) -> Result<Vec<u8>, QueueError> {
+        let stored = Stored {
+            not_before_ms,
+            job: job.clone(),
+        };
+        serde_json::to_vec(&stored).map_err(|e| QueueError::Encode(e.to_string()))
+    }
+}
+
+/// One group of writes, applied in a single transaction.
+#[derive(Default)]
+pub(super) struct Writes {
+    pub put_jobs: Vec<(u64, Vec<u8>)>,
+    pub delete_jobs: Vec<u64>,
+    pub put_dead: Vec<(u64, Vec<u8>)>,
+    pub delete_dead: Vec<u64>,
+    /// A delivery these writes store, remembered for the window: when it
+    /// is remembered already, nothing is written.
+    pub delivery: Option<(DeliveryKey, std::time::Duration)>,
+}
+
+impl Writes {
+    /// A key these writes add: if it is in the file, their commit landed.
+    pub fn witness(&self) -> Option<Witness> {
+        let job = self.put_jobs.first().map(|(seq, _)| Witness::Job(*seq));
+        job.or_else(|| self.put_dead.first().map(|(seq, _)| Witness::Dead(*seq)))
+    }
+}
+
+/// A key a commit adds, to look for once it was reported as failed.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Witness {
+    Job(u64),
+    Dead(u64),
+}
+
+/// Creates every table (a new file has none; the probe's is made by the
+/// first probe).
+pub(super) fn create(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
+    txn.open_table(JOBS)?;
+    txn.open_table(DEAD)?;
+    txn.open_table(DEDUPE)?;
+    txn.open_table(DEDUPE_EXPIRY)?;
+    Ok(())
+}
+
+/// The tables of one write transaction.
+pub(super) struct Tables<'txn> {
+    jobs: redb::Table<'txn, u64, &'static [u8]>,
+    dead: redb::Table<'txn, u64, &'static [u8]>,
+    dedupe: redb::Table<'txn, &'static [u8], u64>,
+    expiry: redb::Table<'txn, (u64, &'static [u8]), ()>,
+}
+
+impl<'txn> Tables<'txn> {
+    pub fn open(txn: &'txn redb::WriteTransaction) -> Result<Tables<'txn>, redb::TableError> {
+        Ok(Tables {
+            jobs: txn.open_table(JOBS)?,
+            dead: txn.open_table(DEAD)?,
+            dedupe: txn.open_table(DEDUPE)?,
+            expiry: txn.open_table(DEDUPE_EXPIRY)?,
+        })
+    }
+
+    pub fn apply(&mut self, writes: &Writes) -> Result<(), redb::StorageError> {
+        for (seq, bytes) in &writes.put_jobs {
+            self.jobs.insert(*seq, bytes.as_slice())?;
+        }
+        for seq in &writes.delete_jobs {
+            self.jobs.remove(*seq)?;
+        }
+        for (seq, bytes) in &writes.put_dead {
+            self.dead.insert(*seq, bytes.as_slice())?;
+        }
+        for seq in &writes.delete_dead {
+            self.dead.remove(*seq)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a delivery may be stored: false when its key is remembered
+    /// and not expired; else the key is remembered now.
+    pub fn admit(
+        &mut self,
+        delivery: Option<(DeliveryKey, std::time::Duration)>,
+        now_ms: u64,
+    ) -> Result<bool, redb::StorageError> {
+        let Some((key, window)) = delivery else {
+            return Ok(true);
+        };
+        let until = now_ms + window.as_millis() as u64;
+        let key = key.as_bytes().as_slice();
+        if let Some(expires) = self.dedupe.get(key)?
+            && expires.value() > now_ms
+        {
+            return Ok(false);
+        }
+        self.dedupe.insert(key, until)?;
+        self.expiry.insert((until, key), ())?;
+        Ok(true)
+    }
+
+    /// Forgets some of the keys whose window has passed.
+    pub fn forget_expired(&mut self, now_ms: u64) -> Result<(), redb::StorageError> {
+        let expired: Vec<(u64, Vec<u8>)> = self
+            .expiry
+            .range((0, [].as_slice())..(now_ms, [].as_slice()))?
+            .take(FORGET_PER_COMMIT)
+            .map(|entry| entry.map(|(key, _)| (key.value().0, key.value().1.to_vec())))
+            .collect::<Result<_, _>>()?;
+        for (until, key) in expired {
+            self.expiry.remove((until, key.as_slice()))?;
+            if self
+                .dedupe
+                .get(key.as_slice())?
+                .is_some_and(|at| at.value() <= now_ms)
+            {
+                self.dedupe.remove(key.as_slice())?;
+            }
+        }
+        Ok(())
+    }
+}
