@@ -349,7 +349,7 @@ def token_guessing(binary, args):
     print(f"right token from 127.0.0.2 meanwhile: {other}")
     locked = server.request("GET", "/api/v1/dead-letters", source="127.0.0.1",
                             headers={"Authorization": "Bearer " + TOKEN})
-    print(f"right token from 127.0.0.1 meanwhile: {locked[0]} Retry-After {locked[2].get('Retry-After')}")
+    print(f"right token from 127.0.0.1 meanwhile: {locked[0]} Retry-After { {k.lower(): v for k, v in locked[2].items()}.get('retry-after')}")
     server.stop()
 
 

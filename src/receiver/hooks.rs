@@ -35,8 +35,8 @@ pub async fn receive(
         };
         telemetry::webhook(label, error.code_name());
         if let Some(held_back) = REFUSALS.admit(error.code_name()) {
-            let client = request.peer_addr().map(|peer| peer.ip());
-            tracing::warn!(source = %quoted(&source_id), client = ?client, code = error.code_name(), %error, held_back, "webhook refused");
+            let client = request.peer_addr().map(|peer| peer.ip().to_string());
+            tracing::warn!(source = %quoted(&source_id), client, code = error.code_name(), %error, held_back, "webhook refused");
         }
     }
     result
