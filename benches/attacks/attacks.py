@@ -7,7 +7,7 @@ file-descriptor limit of 20,000, runs one attack, prints what it measured
 and stops the process. The attacker connects from 127.0.0.1, the
 legitimate sender from 127.0.0.2. Python's standard library only.
 
-    python3 benches/attacks/attacks.py BINARY slow-bodies [--connections 21000] [--seconds 30]
+    python3 benches/attacks/attacks.py BINARY slow-bodies [--connections 21000] [--seconds 30] [--partial-head]
     python3 benches/attacks/attacks.py BINARY unknown-names [--requests 3000]
     python3 benches/attacks/attacks.py BINARY log-injection
     python3 benches/attacks/attacks.py BINARY token-guessing [--seconds 10]
@@ -172,9 +172,13 @@ HEAD = (f"POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/js
         f"Content-Length: {1024 * 1024}\r\n\r\n").encode()
 
 
-def attacker(port, count, seconds, results, opened_all):
+PARTIAL_HEAD = b"POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-Slow: "
+
+
+def attacker(port, count, seconds, results, opened_all, head):
     """One attacking process: `count` connections from 127.0.0.1, each
-    sending a 1 MB body at one byte per 2 s, for `seconds`."""
+    sending `head`, then one byte per 2 s (of a 1 MB body, or of a header
+    that never ends), for `seconds`."""
     started = time.monotonic()
     sockets, failed, closed = [], 0, 0
     for _ in range(count):
@@ -185,7 +189,7 @@ def attacker(port, count, seconds, results, opened_all):
             s.settimeout(1)
             s.bind(("127.0.0.1", 0))
             s.connect(("127.0.0.1", port))
-            s.sendall(HEAD)
+            s.sendall(head)
             s.setblocking(False)
             sockets.append(s)
         except OSError:
@@ -228,7 +232,8 @@ def slow_bodies(binary, args):
     per_process = 10_000
     attackers = [multiprocessing.Process(
         target=attacker,
-        args=(server.port, min(per_process, args.connections - n), args.seconds, results, opened_all))
+        args=(server.port, min(per_process, args.connections - n), args.seconds, results, opened_all,
+              PARTIAL_HEAD if args.partial_head else HEAD))
         for n in range(0, args.connections, per_process)]
     started = time.monotonic()
     fds = []  # (time, open descriptors), sampled twice a second
@@ -361,6 +366,8 @@ def main():
     parser.add_argument("--connections", type=int, default=21000)
     parser.add_argument("--seconds", type=float, help="30 (slow-bodies) or 10 (token-guessing)")
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--partial-head", action="store_true",
+                        help="slow-bodies: trickle a header that never ends instead of a body")
     args = parser.parse_args()
     if args.seconds is None:
         args.seconds = 30 if args.attack == "slow-bodies" else 10
