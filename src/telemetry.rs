@@ -147,7 +147,8 @@ pub fn api_auth_failure() {
 }
 
 /// A request was refused for a limit before it was read: `reason` is
-/// `client_busy` (its address had too many requests in progress) or
+/// `client_busy` (its address had too many requests in progress),
+/// `client_connections` (too many connections open: closed unanswered) or
 /// `api_locked_out` (its address failed to authenticate too often).
 pub fn limited(reason: &'static str) {
     counter!("purgehook_requests_limited_total", "reason" => reason).increment(1);

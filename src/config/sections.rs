@@ -29,6 +29,9 @@ pub struct ServerSettings {
     /// Most requests one client address may have in progress at once
     /// (429 beyond; 0 turns the limit off).
     pub max_requests_per_client: usize,
+    /// Most connections one client address may hold open at once (closed
+    /// at once beyond; 0 turns the limit off).
+    pub max_connections_per_client: usize,
     /// Failed API authentications after which a client address is locked
     /// out of the API for `api_lockout` (0 turns the lockout off).
     pub api_auth_failures: u32,
@@ -49,6 +52,7 @@ impl Default for ServerSettings {
             header_timeout: Duration::from_secs(5),
             max_connections: 10_000,
             max_requests_per_client: 64,
+            max_connections_per_client: 256,
             api_auth_failures: 10,
             api_lockout: Duration::from_secs(60),
         }
@@ -87,6 +91,8 @@ impl ServerSettings {
             max_connections: max_connections.max(1),
             max_requests_per_client: fields
                 .value_or("max_requests_per_client", d.max_requests_per_client),
+            max_connections_per_client: fields
+                .value_or("max_connections_per_client", d.max_connections_per_client),
             api_auth_failures: fields.value_or("api_auth_failures", d.api_auth_failures),
             api_lockout: positive_duration(&mut fields, "api_lockout", d.api_lockout),
         };

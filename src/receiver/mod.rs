@@ -6,7 +6,8 @@
 //! Facing the internet: a request's head must arrive within `[server]
 //! header_timeout` and its body within `body_timeout` (408); one client
 //! address may have `max_requests_per_client` requests in progress (429 at
-//! once beyond, before the body is read); connections are bounded by
+//! once beyond, before the body is read) and `max_connections_per_client`
+//! connections open (closed at once beyond); connections are bounded by
 //! `max_connections`, kept below the file-descriptor limit; and an address
 //! that fails to authenticate to the API too often is locked out of it.
 
@@ -48,6 +49,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Requests in progress, per client address.
     pub in_flight: InFlight,
+    /// Open connections, per client address.
+    pub connections: InFlight,
     /// Failed API authentications, per client address.
     pub lockout: AuthLockout,
 }
@@ -60,6 +63,7 @@ impl Limits {
             header_timeout: settings.header_timeout,
             max_connections: settings.max_connections,
             in_flight: InFlight::new(settings.max_requests_per_client),
+            connections: InFlight::new(settings.max_connections_per_client),
             lockout: AuthLockout::new(settings.api_auth_failures, settings.api_lockout),
         }
     }
@@ -153,11 +157,28 @@ pub fn ops_server(listener: TcpListener, ops: OpsState) -> std::io::Result<Serve
     })
 }
 
+/// Counts a new connection against its address (the count ends when the
+/// connection does); past the address's limit, shuts it at once.
+fn connect(connections: &InFlight, connection: &dyn std::any::Any) -> Option<limits::Entered> {
+    let stream = connection.downcast_ref::<actix_web::rt::net::TcpStream>()?;
+    let key = ClientKey::of(stream.peer_addr().ok()?.ip());
+    let entered = connections.enter(key);
+    if entered.is_none() {
+        telemetry::limited("client_connections");
+        if let Some(held_back) = REFUSALS.admit("client_connections") {
+            tracing::warn!(client = %key, held_back, "too many connections from one address; closed");
+        }
+        let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
+    }
+    entered
+}
+
 /// How the HTTP server itself is set up.
 #[derive(Debug, Clone)]
 struct Tuning {
     header_timeout: Duration,
     max_connections: usize,
+    connections: InFlight,
 }
 
 impl Default for Tuning {
@@ -171,6 +192,7 @@ impl Tuning {
         Tuning {
             header_timeout: limits.header_timeout,
             max_connections: limits.max_connections,
+            connections: limits.connections.clone(),
         }
     }
 }
@@ -218,7 +240,13 @@ where
             "[server] max_connections lowered to fit the file-descriptor limit"
         );
     }
+    let connections = tuning.connections.clone();
     Ok(HttpServer::new(app)
+        .on_connect(move |connection, extensions| {
+            if let Some(entered) = connect(&connections, connection) {
+                extensions.insert(entered);
+            }
+        })
         .workers(workers)
         .max_connections(total.div_ceil(workers))
         .client_request_timeout(tuning.header_timeout)

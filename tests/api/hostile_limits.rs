@@ -126,6 +126,51 @@ async fn one_address_holding_requests_open_gets_429_while_others_are_served() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn one_address_holding_connections_open_is_shut_out_while_others_are_served() {
+    let app = app_with("max_connections_per_client = 3").await;
+    let address: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind((ATTACKER, 0).into()).unwrap();
+        let mut stream = socket.connect(address).await.unwrap();
+        stream
+            .write_all(b"POST /hooks/github HTTP/1.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    // Once the three are counted, a fourth from that address is closed
+    // unanswered.
+    eventually(
+        Duration::from_secs(10),
+        "a fourth connection shut",
+        || async {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind((ATTACKER, 0).into()).unwrap();
+            let mut stream = socket.connect(address).await.ok()?;
+            let _ = stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await;
+            answer(&mut stream).await.is_empty().then_some(())
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let response = client_from(SENDER)
+        .post(format!("{}/hooks/github", app.address))
+        .headers(header_map(&github_headers("push", PUSH_NEW_BRANCH)))
+        .body(PUSH_NEW_BRANCH)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202, "another address is served");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(held);
+    app.stop().await;
+}
+
 fn header_map(headers: &[(String, String)]) -> reqwest::header::HeaderMap {
     headers
         .iter()
