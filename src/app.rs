@@ -14,7 +14,7 @@ use crate::config::{ConfigErrors, Loaded, QueueBackendKind, Settings, TargetSett
 use crate::job::TargetId;
 use crate::provider::{self, Configured};
 use crate::queue::{Connect, Queue};
-use crate::receiver::{OpsState, ReceiverState, ops_server, server};
+use crate::receiver::{Limits, OpsState, ReceiverState, ops_server, server};
 use crate::rules::RuleSet;
 use crate::shutdown::Shutdown;
 use crate::source::{self, Source};
@@ -262,6 +262,7 @@ impl Application {
                 rules: prepared.rules,
                 queue: queue.clone(),
                 max_body_bytes: prepared.settings.server.max_body_bytes,
+                limits: Limits::new(&prepared.settings.server),
                 api_tokens: prepared.settings.server.api_tokens,
                 dedupe_window: prepared.settings.dedupe.window,
             };

@@ -1,10 +1,15 @@
 //! Logging and metrics: a tracing subscriber writing pretty or JSON lines to
 //! stderr, filtered by `RUST_LOG` or `[log] level` (lapin's own lines off
-//! unless asked); and the Prometheus counters, one function per event so
-//! their names and labels live in one place.
+//! unless asked), each event kept to one escaped line ([`escape`]); a
+//! [`Throttle`] for lines an attacker could repeat at will; and the
+//! Prometheus counters, one function per event so their names and labels
+//! live in one place. Labels only ever carry configured names or fixed
+//! words, never a string a client chose.
 
-use std::io::IsTerminal as _;
-use std::sync::OnceLock;
+pub mod escape;
+
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -33,10 +38,12 @@ pub fn init(settings: &LogSettings) {
             EnvFilter::new(&level)
         }
     };
+    // No colours: every escape character is escaped on the way out.
+    let json = settings.format == LogFormat::Json;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_writer(escape::OneLine::new(std::io::stderr, json))
+        .with_ansi(false);
     let _ = match settings.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
@@ -58,8 +65,45 @@ pub fn metrics() -> PrometheusHandle {
         .clone()
 }
 
+/// Lets a kind of log line through at most once per period, and counts
+/// the ones held back, so a flood of bad requests cannot flood the log.
+#[derive(Debug)]
+pub struct Throttle {
+    period: Duration,
+    kinds: Mutex<Vec<(&'static str, Instant, u64)>>,
+}
+
+impl Throttle {
+    /// A throttle letting each kind through once per `period`.
+    pub const fn new(period: Duration) -> Throttle {
+        Throttle {
+            period,
+            kinds: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether a line of `kind` may be written now: `Some(n)` with the
+    /// number held back since the last one written, else `None`.
+    pub fn admit(&self, kind: &'static str) -> Option<u64> {
+        let now = Instant::now();
+        let mut kinds = self.kinds.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = kinds.iter_mut().find(|(k, ..)| *k == kind) else {
+            kinds.push((kind, now, 0));
+            return Some(0);
+        };
+        if now.duration_since(slot.1) < self.period {
+            slot.2 += 1;
+            return None;
+        }
+        let held_back = slot.2;
+        *slot = (kind, now, 0);
+        Some(held_back)
+    }
+}
+
 /// A webhook was answered: `outcome` is `accepted`, `ping`, `ignored`, or
-/// the error code it was refused with.
+/// the error code it was refused with. `source` is a configured source's
+/// id, or `unknown` for every name that is not one.
 pub fn webhook(source: &str, outcome: &'static str) {
     counter!("purgehook_webhooks_total", "source" => source.to_string(), "outcome" => outcome)
         .increment(1);
@@ -94,5 +138,35 @@ pub fn breaker_open(target: &str, open: bool) {
     gauge!("purgehook_breaker_open", "target" => target.to_string()).set(state);
     if open {
         counter!("purgehook_breaker_opened_total", "target" => target.to_string()).increment(1);
+    }
+}
+
+/// An API request came without a valid bearer token.
+pub fn api_auth_failure() {
+    counter!("purgehook_api_auth_failures_total").increment(1);
+}
+
+/// A request was refused for a limit before it was read: `reason` is
+/// `client_busy` (its address had too many requests in progress),
+/// `client_connections` (too many connections open: closed unanswered) or
+/// `api_locked_out` (its address failed to authenticate too often).
+pub fn limited(reason: &'static str) {
+    counter!("purgehook_requests_limited_total", "reason" => reason).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_lets_one_line_per_period_through_and_counts_the_rest() {
+        let throttle = Throttle::new(Duration::from_secs(3600));
+        assert_eq!(throttle.admit("a"), Some(0));
+        assert_eq!(throttle.admit("a"), None);
+        assert_eq!(throttle.admit("a"), None);
+        assert_eq!(throttle.admit("b"), Some(0), "kinds are apart");
+        let open = Throttle::new(Duration::ZERO);
+        assert_eq!(open.admit("a"), Some(0));
+        assert_eq!(open.admit("a"), Some(0));
     }
 }

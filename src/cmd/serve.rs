@@ -15,6 +15,7 @@ pub fn run(config: &Path, role: Role) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     telemetry::init(&prepared.settings.log);
+    raise_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -25,4 +26,14 @@ pub fn run(config: &Path, role: Role) -> anyhow::Result<ExitCode> {
         app.run_until_stopped(shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit of open files to the hard one: every connection
+/// holds a descriptor, and the receiver bounds its connections below the
+/// limit (`[server] max_connections`).
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
 }

@@ -19,6 +19,24 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Bearer tokens for `/api/v1/*`.
     pub api_tokens: Vec<Secret>,
+    /// How long a request's body may take to arrive (408 beyond).
+    pub body_timeout: Duration,
+    /// How long a new connection may take to send its request's head.
+    pub header_timeout: Duration,
+    /// Most connections the receiver holds open at once (all clients
+    /// together; kept below the process's file-descriptor limit).
+    pub max_connections: usize,
+    /// Most requests one client address may have in progress at once
+    /// (429 beyond; 0 turns the limit off).
+    pub max_requests_per_client: usize,
+    /// Most connections one client address may hold open at once (closed
+    /// at once beyond; 0 turns the limit off).
+    pub max_connections_per_client: usize,
+    /// Failed API authentications after which a client address is locked
+    /// out of the API for `api_lockout` (0 turns the lockout off).
+    pub api_auth_failures: u32,
+    /// How long failures are remembered, and how long a lockout lasts.
+    pub api_lockout: Duration,
 }
 
 /// The shortest API token accepted.
@@ -30,6 +48,13 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             api_tokens: Vec::new(),
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(5),
+            max_connections: 10_000,
+            max_requests_per_client: 64,
+            max_connections_per_client: 256,
+            api_auth_failures: 10,
+            api_lockout: Duration::from_secs(60),
         }
     }
 }
@@ -51,13 +76,39 @@ impl ServerSettings {
                 );
             }
         }
-        let _ = fields.finish();
-        Self {
+        let body_timeout = positive_duration(&mut fields, "body_timeout", d.body_timeout);
+        let header_timeout = positive_duration(&mut fields, "header_timeout", d.header_timeout);
+        let max_connections = fields.value_or("max_connections", d.max_connections);
+        if max_connections == 0 {
+            fields.problem("max_connections", "must be at least 1");
+        }
+        let settings = Self {
             listen,
             max_body_bytes,
             api_tokens,
-        }
+            body_timeout,
+            header_timeout,
+            max_connections: max_connections.max(1),
+            max_requests_per_client: fields
+                .value_or("max_requests_per_client", d.max_requests_per_client),
+            max_connections_per_client: fields
+                .value_or("max_connections_per_client", d.max_connections_per_client),
+            api_auth_failures: fields.value_or("api_auth_failures", d.api_auth_failures),
+            api_lockout: positive_duration(&mut fields, "api_lockout", d.api_lockout),
+        };
+        let _ = fields.finish();
+        settings
     }
+}
+
+/// A duration key that must be above zero; `default` when absent or invalid.
+fn positive_duration(fields: &mut Fields<'_>, key: &'static str, default: Duration) -> Duration {
+    let value = duration_or(fields, key, default);
+    if value.is_zero() {
+        fields.problem(key, "must be longer than 0s");
+        return default;
+    }
+    value
 }
 
 /// Which queue backend carries the jobs.

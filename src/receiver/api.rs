@@ -3,6 +3,11 @@
 //! action for one target by hand; `GET /api/v1/dead-letters` lists the dead
 //! letters and `POST /api/v1/dead-letters/replay` queues them again — how
 //! `purgehook purge` and `purgehook dlq` reach a running embedded store.
+//! Failed authentications are counted, logged (never the token) and, past
+//! `[server] api_auth_failures` from one address, lock that address out of
+//! the API for `api_lockout` (429 + `Retry-After`, the token unchecked).
+
+use std::time::Instant;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,9 +15,10 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::ReceiverState;
-use super::error::ReceiveError;
+use super::error::{ReceiveError, quoted};
 use super::hooks::read_body;
+use super::limits::{ClientKey, Failed};
+use super::{REFUSALS, ReceiverState};
 use crate::action::Action;
 use crate::capability::Refusal;
 use crate::job::{Job, TargetId};
@@ -31,8 +37,40 @@ pub fn routes(config: &mut web::ServiceConfig) {
         );
 }
 
-/// Refuses the request unless it carries one of the configured tokens.
+/// Refuses the request unless it carries one of the configured tokens, and
+/// any request from an address locked out for failing too often.
 pub(super) fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<(), ReceiveError> {
+    let client = request.peer_addr().map(|peer| ClientKey::of(peer.ip()));
+    let now = Instant::now();
+    let lockout = &state.limits.lockout;
+    if let Some(left) = client.and_then(|client| lockout.locked(client, now)) {
+        telemetry::limited("api_locked_out");
+        return Err(ReceiveError::LockedOut(left));
+    }
+    check_token(request, state).inspect_err(|error| {
+        telemetry::api_auth_failure();
+        let failed = client.map(|client| lockout.fail(client, now));
+        let client = client.map(|client| client.to_string());
+        if let Some(Failed::LockedOut(_)) = failed {
+            if let Some(held_back) = REFUSALS.admit("api_locked_out") {
+                tracing::warn!(
+                    client,
+                    held_back,
+                    "too many failed API authentications; address locked out"
+                );
+            }
+        } else if let Some(held_back) = REFUSALS.admit("api_auth_failure") {
+            let failures = match failed {
+                Some(Failed::Counted(count)) => count,
+                _ => 0,
+            };
+            tracing::warn!(client, failures, held_back, %error, "API authentication failed");
+        }
+    })
+}
+
+/// Whether the request carries one of the configured tokens.
+fn check_token(request: &HttpRequest, state: &ReceiverState) -> Result<(), ReceiveError> {
     if state.api_tokens.is_empty() {
         return Err(ReceiveError::Unauthorized(
             "the API is off: no [server] api_tokens are configured".into(),
@@ -73,7 +111,7 @@ pub(super) async fn json_body(
     payload: web::Payload,
     state: &ReceiverState,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ReceiveError> {
-    let body = read_body(request, payload, state.max_body_bytes).await?;
+    let body = read_body(request, payload, state).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
@@ -113,7 +151,7 @@ fn purge_job(
         .ok()
         .and_then(|id| Some((state.targets.get(&id)?, id)));
     let Some((capabilities, target)) = capabilities else {
-        return Err(ReceiveError::UnknownTarget(target));
+        return Err(ReceiveError::UnknownTarget(quoted(&target)));
     };
     // Where a field of the action is, in the body as sent.
     let field = |inner: &str| match (inner, prefix) {
@@ -211,7 +249,7 @@ async fn replay(
         &filter.id,
         replayed.replayed.is_empty() && replayed.skipped.is_empty(),
     ) {
-        return Err(ReceiveError::NoDeadLetter(id.clone()));
+        return Err(ReceiveError::NoDeadLetter(quoted(id)));
     }
     tracing::info!(
         replayed = replayed.replayed.len(),

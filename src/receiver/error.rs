@@ -1,8 +1,10 @@
 //! [`ReceiveError`]: every way an inbound request can fail, the [`ErrorCode`]
 //! and status each one gets, and the JSON body (`{"error", "message"}`).
 //! Messages are for the sender; they never carry secrets or internal
-//! details. The command line reads the same [`ErrorCode`]s back from the
-//! API.
+//! details, and what they quote of a request is cut ([`clip`]). The command
+//! line reads the same [`ErrorCode`]s back from the API.
+
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
@@ -15,6 +17,29 @@ use crate::source::VerifyError;
 
 /// Seconds a sender is asked to wait when the queue cannot take its event.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// Seconds a client with too many requests in progress is asked to wait.
+pub const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// The most characters of a client's own string (a source name, a target,
+/// an id) that an answer or a log line quotes.
+pub const QUOTED_CHARS: usize = 64;
+
+/// The longest message or field name an answer carries, in characters.
+const ANSWER_CHARS: usize = 512;
+
+/// `text` cut to `max` characters (`…` marks a cut).
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// A client's own string as an answer or a log line may quote it.
+pub fn quoted(text: &str) -> String {
+    clip(text, QUOTED_CHARS)
+}
 
 /// The stable, machine-readable code of an error answer (`"error"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +71,11 @@ pub enum ErrorCode {
     UnknownTarget,
     /// No dead letter with that id.
     NoDeadLetter,
+    /// The body did not arrive within `[server] body_timeout`.
+    BodyTimeout,
+    /// Too many requests from this client: too many in progress, or too
+    /// many failed authentications.
+    TooManyRequests,
     /// A code this build does not know (from a newer server).
     #[serde(other)]
     Other,
@@ -98,6 +128,16 @@ pub enum ReceiveError {
     /// A replay of a dead letter that does not exist.
     #[error("no dead letter has id {0:?}")]
     NoDeadLetter(String),
+    /// The body did not arrive within `[server] body_timeout`.
+    #[error("the body did not arrive within {}s", .0.as_secs_f64())]
+    BodyTimeout(Duration),
+    /// The client's address has `[server] max_requests_per_client` requests
+    /// in progress already.
+    #[error("too many requests in progress from this address; retry later")]
+    ClientBusy,
+    /// The client's address failed to authenticate too often.
+    #[error("too many failed authentications from this address; retry in {}s", .0.as_secs())]
+    LockedOut(Duration),
 }
 
 impl ReceiveError {
@@ -118,6 +158,21 @@ impl ReceiveError {
             ReceiveError::BadRequest { .. } => ErrorCode::InvalidRequest,
             ReceiveError::UnknownTarget(_) => ErrorCode::UnknownTarget,
             ReceiveError::NoDeadLetter(_) => ErrorCode::NoDeadLetter,
+            ReceiveError::BodyTimeout(_) => ErrorCode::BodyTimeout,
+            ReceiveError::ClientBusy | ReceiveError::LockedOut(_) => ErrorCode::TooManyRequests,
+        }
+    }
+
+    /// Seconds the client is asked to wait (`Retry-After`), if any.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ReceiveError::Unavailable => Some(u64::from(RETRY_AFTER_SECONDS)),
+            ReceiveError::ClientBusy | ReceiveError::InProgress => Some(BUSY_RETRY_AFTER_SECONDS),
+            // Rounded up: a client that waits as told is let in.
+            ReceiveError::LockedOut(left) => {
+                Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+            }
+            _ => None,
         }
     }
 
@@ -144,6 +199,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::UnknownTarget => "unknown_target",
             ErrorCode::NoDeadLetter => "no_dead_letter",
+            ErrorCode::BodyTimeout => "body_timeout",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::Other => "other",
         }
     }
@@ -164,24 +221,28 @@ impl ResponseError for ReceiveError {
             ReceiveError::Verify(_) => StatusCode::BAD_REQUEST,
             ReceiveError::Route(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ReceiveError::Unavailable | ReceiveError::InProgress => StatusCode::SERVICE_UNAVAILABLE,
+            ReceiveError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ReceiveError::ClientBusy | ReceiveError::LockedOut(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((CONTENT_TYPE, "application/json"));
-        match self {
-            ReceiveError::Unavailable => {
-                response.insert_header((RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
-            }
-            ReceiveError::InProgress => {
-                response.insert_header((RETRY_AFTER, "1"));
-            }
-            _ => {}
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((RETRY_AFTER, seconds.to_string()));
         }
-        let mut body = json!({"error": self.code(), "message": self.to_string()});
+        // What is left of the request is not read: the connection closes.
+        if matches!(
+            self,
+            ReceiveError::BodyTimeout(_) | ReceiveError::ClientBusy | ReceiveError::LockedOut(_)
+        ) {
+            response.force_close();
+        }
+        let message = clip(&self.to_string(), ANSWER_CHARS);
+        let mut body = json!({"error": self.code(), "message": message});
         if let ReceiveError::BadRequest { field, .. } = self {
-            body["field"] = json!(field);
+            body["field"] = json!(clip(field, ANSWER_CHARS));
         }
         if matches!(self, ReceiveError::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));

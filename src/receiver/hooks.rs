@@ -1,6 +1,8 @@
-//! `POST /hooks/{source}`: read the body (bounded), verify it with the
-//! source's scheme, route it through the rules, queue the jobs durably, and
-//! answer 202 only once every job is stored.
+//! `POST /hooks/{source}`: read the body (bounded in size and time), verify
+//! it with the source's scheme, route it through the rules, queue the jobs
+//! durably, and answer 202 only once every job is stored. Refusals are
+//! counted under the source's id, or `unknown` for any other name, and
+//! logged at most once per second per kind, with the name cut.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -12,8 +14,8 @@ use futures_util::StreamExt as _;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::ReceiverState;
-use super::error::ReceiveError;
+use super::error::{ReceiveError, quoted};
+use super::{REFUSALS, ReceiverState};
 use crate::queue::{DeliveryKey, Published};
 use crate::rules::Routed;
 use crate::source::{Event, Inbound, Received};
@@ -29,8 +31,15 @@ pub async fn receive(
     let source_id = source_id.into_inner();
     let result = handle(&source_id, &request, payload, &state).await;
     if let Err(error) = &result {
-        tracing::warn!(source = %source_id, code = error.code_name(), %error, "webhook refused");
-        telemetry::webhook(&source_id, error.code_name());
+        let label = match state.sources.get_key_value(&source_id) {
+            Some((id, _)) => id.as_str(),
+            None => "unknown",
+        };
+        telemetry::webhook(label, error.code_name());
+        if let Some(held_back) = REFUSALS.admit(error.code_name()) {
+            let client = request.peer_addr().map(|peer| peer.ip().to_string());
+            tracing::warn!(source = %quoted(&source_id), client, code = error.code_name(), %error, held_back, "webhook refused");
+        }
     }
     result
 }
@@ -44,10 +53,10 @@ async fn handle(
     let source = state
         .sources
         .get(source_id)
-        .ok_or_else(|| ReceiveError::UnknownSource(source_id.to_string()))?;
-    let body = read_body(request, payload, state.max_body_bytes).await?;
+        .ok_or_else(|| ReceiveError::UnknownSource(quoted(source_id)))?;
+    let body = read_body(request, payload, state).await?;
     let query = web::Query::<BTreeMap<String, String>>::from_query(request.query_string())
-        .map_err(|error| ReceiveError::BadQuery(error.to_string()))?
+        .map_err(|error| ReceiveError::BadQuery(quoted(&error.to_string())))?
         .into_inner();
     let inbound = Inbound {
         headers: headers(request),
@@ -171,8 +180,26 @@ fn headers(request: &HttpRequest) -> BTreeMap<String, String> {
     headers
 }
 
-/// Reads the body, refusing it once it exceeds `limit` bytes.
+/// The most memory reserved for a body before it arrives.
+const INITIAL_CAPACITY: usize = 64 * 1024;
+
+/// Reads the body, refusing it once it exceeds `[server] max_body_bytes`,
+/// or when it has not arrived within `[server] body_timeout`.
 pub(super) async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &ReceiverState,
+) -> Result<Vec<u8>, ReceiveError> {
+    let timeout = state.limits.body_timeout;
+    tokio::time::timeout(
+        timeout,
+        read_bounded(request, payload, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| ReceiveError::BodyTimeout(timeout))?
+}
+
+async fn read_bounded(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -185,7 +212,8 @@ pub(super) async fn read_body(
     if declared.is_some_and(|len| len > limit) {
         return Err(ReceiveError::TooLarge(limit));
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    // Memory follows what arrives, not what a client declares.
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(INITIAL_CAPACITY));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ReceiveError::Unreadable)?;
         if body.len() + chunk.len() > limit {

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use purgehook::app::Role;
 
@@ -59,6 +59,47 @@ impl Cluster {
             );
         }
         panic!("no free port block for a cluster");
+    }
+
+    /// The queues and consumers as node `node` sees them, for a failure.
+    fn describe(&self, node: u8) -> String {
+        let ctl = |args: &[&str]| {
+            Command::new("bash")
+                .args([SCRIPT, "ctl"])
+                .arg(self.dir())
+                .arg(node.to_string())
+                .args(args)
+                .output()
+                .map(|o| {
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                })
+                .unwrap_or_else(|e| e.to_string())
+        };
+        [
+            ctl(&[
+                "list_queues",
+                "name",
+                "type",
+                "leader",
+                "messages_ready",
+                "messages_unacknowledged",
+                "consumers",
+                "single_active_consumer_tag",
+            ]),
+            ctl(&[
+                "list_consumers",
+                "queue_name",
+                "consumer_tag",
+                "active",
+                "activity_status",
+                "channel_pid",
+            ]),
+        ]
+        .join("\n")
     }
 
     fn dir(&self) -> PathBuf {
@@ -128,15 +169,23 @@ async fn losing_the_receivers_node_keeps_deliveries_flowing_and_nothing_is_lost(
     );
     assert!(share >= 0.95, "{} of {total} accepted", accepted.len());
 
-    eventually(
-        Duration::from_secs(90),
-        "every accepted delivery purged",
-        || async {
-            let purged: BTreeSet<u64> = purged_ids(&site.requests().await).into_iter().collect();
-            accepted.is_subset(&purged).then_some(())
-        },
-    )
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let purged: BTreeSet<u64> = purged_ids(&site.requests().await).into_iter().collect();
+        let missing: Vec<u64> = accepted.difference(&purged).copied().collect();
+        if missing.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{} accepted deliveries never purged (first: {:?}); the broker says:\n{}",
+                missing.len(),
+                &missing[..missing.len().min(10)],
+                cluster.describe(2)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     receiver.stop().await;
     worker.stop().await;
 }
