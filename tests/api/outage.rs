@@ -13,7 +13,7 @@ use crate::amqp::{Deployment, purged_ids};
 use crate::fakes::bigscoots::BigScoots;
 use crate::helpers::*;
 use crate::proxy::Proxy;
-use crate::queue::amqp_url;
+use crate::services::amqp_url;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -58,6 +58,9 @@ async fn all_purged(site: &BigScoots, ids: impl IntoIterator<Item = u64>) {
 
 #[tokio::test]
 async fn deliveries_while_the_broker_is_cut_are_spooled_then_purged() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "10ms");
     let (proxy, via) = proxied().await;
@@ -87,6 +90,9 @@ async fn deliveries_while_the_broker_is_cut_are_spooled_then_purged() {
 
 #[tokio::test]
 async fn a_receiver_started_while_the_broker_is_down_spools_and_becomes_ready() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "10ms");
     let (proxy, via) = proxied().await;
@@ -110,6 +116,9 @@ async fn a_receiver_started_while_the_broker_is_down_spools_and_becomes_ready() 
 
 #[tokio::test]
 async fn a_silent_broker_is_noticed_and_nothing_accepted_is_lost() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "10ms");
     let (proxy, via) = proxied().await;
@@ -139,6 +148,9 @@ async fn a_silent_broker_is_noticed_and_nothing_accepted_is_lost() {
 
 #[tokio::test]
 async fn a_full_spool_answers_503() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let site = BigScoots::start(APP_PASSWORD).await;
     let deployment = Deployment::new(&site, "10ms");
     let (proxy, via) = proxied().await;

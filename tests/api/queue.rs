@@ -19,10 +19,7 @@ use tokio::time::Instant;
 
 use crate::helpers::eventually;
 use crate::helpers::tid;
-
-pub fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+use crate::services::amqp_url;
 
 /// One backend under test, with its own storage (directory or prefix).
 pub struct Harness {
@@ -153,6 +150,9 @@ macro_rules! on_both_backends {
 
             #[tokio::test]
             async fn amqp() {
+                if crate::services::rabbitmq_missing() {
+                    return;
+                }
                 super::$case(QueueBackendKind::Amqp).await;
             }
         }
@@ -535,6 +535,9 @@ async fn publish_raw(prefix: &str, routing_key: &str, body: &[u8], properties: B
 
 #[tokio::test]
 async fn amqp_bad_messages_get_an_id_and_a_replay_skips_them_without_losing_them() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
     let harness = Harness::new(QueueBackendKind::Amqp);
     let queue = harness.open().await;
     let prefix = &harness.settings.prefix;
