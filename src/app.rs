@@ -201,6 +201,7 @@ impl Application {
             );
         }
         let targets: Vec<TargetId> = prepared.targets.keys().cloned().collect();
+        crate::telemetry::register_targets(targets.iter().map(TargetId::as_str));
         // `[worker] max_batch` is checked to fit when the configuration loads.
         let prefetch = u16::try_from(settings.worker.max_batch)?;
         let how = Connect {

@@ -11,8 +11,8 @@ pub mod escape;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use metrics::{counter, gauge};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use tracing_subscriber::EnvFilter;
 
@@ -56,13 +56,59 @@ static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn metrics() -> PrometheusHandle {
     METRICS
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = HISTOGRAMS
+                .iter()
+                .fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
+                    builder
+                        .set_buckets_for_metric(Matcher::Full((*name).to_string()), buckets)
+                        .expect("bucket lists are not empty")
+                })
+                .build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder is installed; ours is then unused.
             let _ = metrics::set_global_recorder(recorder);
             handle
         })
         .clone()
+}
+
+/// The histograms and their buckets (seconds). Prometheus histograms, not
+/// summaries: quantiles can then be taken across processes.
+const HISTOGRAMS: [(&str, &[f64]); 3] = [
+    (
+        "purgehook_provider_call_duration_seconds",
+        &[
+            0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+        ],
+    ),
+    (
+        "purgehook_publish_duration_seconds",
+        &[
+            0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+        ],
+    ),
+    (
+        "purgehook_event_to_call_seconds",
+        &[
+            0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+        ],
+    ),
+];
+
+/// Registers each target's series at zero (installing the registry), so
+/// that a rate or an increase can be taken from the first event on: a
+/// series born at 1 has no increase.
+pub fn register_targets<'a>(targets: impl IntoIterator<Item = &'a str>) {
+    let _ = metrics();
+    for target in targets {
+        for outcome in ["ok", "retry", "dead"] {
+            counter!("purgehook_provider_calls_total", "target" => target.to_string(), "outcome" => outcome)
+                .increment(0);
+        }
+        counter!("purgehook_dead_letters_total", "target" => target.to_string()).increment(0);
+        counter!("purgehook_jobs_queued_total", "target" => target.to_string()).increment(0);
+        gauge!("purgehook_breaker_open", "target" => target.to_string()).increment(0.0);
+    }
 }
 
 /// Lets a kind of log line through at most once per period, and counts
@@ -114,10 +160,38 @@ pub fn jobs_queued(target: &str, count: u64) {
     counter!("purgehook_jobs_queued_total", "target" => target.to_string()).increment(count);
 }
 
-/// A provider call ended: `outcome` is `ok`, `retry` or `dead`.
-pub fn provider_call(target: &str, outcome: &'static str) {
+/// A provider call ended after `took`: `outcome` is `ok`, `retry` or
+/// `dead` (a call that failed for good dead-letters its job).
+pub fn provider_call(target: &str, outcome: &'static str, took: Duration) {
     counter!("purgehook_provider_calls_total", "target" => target.to_string(), "outcome" => outcome)
         .increment(1);
+    histogram!("purgehook_provider_call_duration_seconds", "target" => target.to_string(), "outcome" => outcome)
+        .record(took.as_secs_f64());
+}
+
+/// A job was dead-lettered for `target` (a configured target, or
+/// `unroutable` for a message that named none).
+pub fn dead_letter(target: &str) {
+    counter!("purgehook_dead_letters_total", "target" => target.to_string()).increment(1);
+}
+
+/// Storing the jobs of one request in the queue took `took` (`backend`:
+/// `embedded` or `amqp`, spooled or not).
+pub fn published(backend: &'static str, took: Duration) {
+    histogram!("purgehook_publish_duration_seconds", "backend" => backend)
+        .record(took.as_secs_f64());
+}
+
+/// A provider call for `target` started `since` after its job was made
+/// (the webhook, the API request or the producer's message).
+pub fn event_to_call(target: &str, since: Duration) {
+    histogram!("purgehook_event_to_call_seconds", "target" => target.to_string())
+        .record(since.as_secs_f64());
+}
+
+/// Whether the queue can take jobs now (1) or not (0), as `/readyz` says.
+pub fn queue_ready(ready: bool) {
+    gauge!("purgehook_queue_ready").set(if ready { 1.0 } else { 0.0 });
 }
 
 /// Jobs were merged into one batch for `target`.

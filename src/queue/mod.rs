@@ -77,10 +77,13 @@ impl Queue {
     /// Publishes jobs durably: when this returns `Ok`, every job is stored
     /// (fsync'd, or confirmed by the broker).
     pub async fn publish(&self, jobs: &[Job]) -> Result<(), QueueError> {
-        match self {
+        let started = Instant::now();
+        let result = match self {
             Queue::Embedded(q) => q.publish(jobs).await,
             Queue::Amqp(q) => q.publish(jobs).await,
-        }
+        };
+        crate::telemetry::published(self.backend_name(), started.elapsed());
+        result
     }
 
     /// Publishes the jobs of one delivery, unless the same delivery was
@@ -93,9 +96,20 @@ impl Queue {
         key: DeliveryKey,
         window: std::time::Duration,
     ) -> Result<Published, QueueError> {
-        match self {
+        let started = Instant::now();
+        let result = match self {
             Queue::Embedded(q) => q.publish_once(jobs, key, window).await,
             Queue::Amqp(q) => q.publish_once(jobs, key, window).await,
+        };
+        crate::telemetry::published(self.backend_name(), started.elapsed());
+        result
+    }
+
+    /// The backend, as a metric label.
+    fn backend_name(&self) -> &'static str {
+        match self {
+            Queue::Embedded(_) => "embedded",
+            Queue::Amqp(_) => "amqp",
         }
     }
 

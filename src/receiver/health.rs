@@ -22,7 +22,9 @@ pub async fn healthz() -> HttpResponse {
 
 /// 200 when the queue is usable, else 503.
 pub async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
-    if state.queue.is_ready().await {
+    let ready = state.queue.is_ready().await;
+    crate::telemetry::queue_ready(ready);
+    if ready {
         HttpResponse::Ok().json(json!({"status": "ready"}))
     } else {
         HttpResponse::ServiceUnavailable().json(json!({
@@ -34,6 +36,7 @@ pub async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
 
 /// The metrics in Prometheus text format.
 pub async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
+    crate::telemetry::queue_ready(state.queue.is_ready().await);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

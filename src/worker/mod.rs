@@ -184,6 +184,10 @@ impl TargetWorker {
                 0 => None,
                 _ => self.wait_for_slot(&call, pace, stop).await,
             };
+            if index == 0 && held.is_none() {
+                self.observe_event_to_call(batch);
+            }
+            let started = Instant::now();
             let result = match held {
                 Some(reason) => Err(reason),
                 None => {
@@ -192,16 +196,17 @@ impl TargetWorker {
                     result
                 }
             };
+            let took = started.elapsed();
             match result {
                 Ok(Ok(())) => {
                     pace.record_success(&self.target);
-                    telemetry::provider_call(self.target.as_str(), "ok");
+                    telemetry::provider_call(self.target.as_str(), "ok", took);
                     tracing::info!(target_id = %self.target, kind = %call.kind(), items = call.item_count(), "purged");
                 }
                 Ok(Err(error)) => {
                     pace.record_failure(&self.target, &error);
                     let job = self.follow_up(batch, error.retry_of(call), attempt);
-                    self.settle_failure(job, &error, settlement);
+                    self.settle_failure(job, &error, took, settlement);
                 }
                 Err(reason) => {
                     tracing::info!(target_id = %self.target, ?reason, "the calls not done are queued again");
@@ -216,6 +221,17 @@ impl TargetWorker {
                     }
                     return;
                 }
+            }
+        }
+    }
+
+    /// How long each job of a batch waited, from its event to this call.
+    fn observe_event_to_call(&self, batch: &[Delivery]) {
+        let now = crate::job::now();
+        for delivery in batch {
+            let waited = now.duration_since(delivery.job.created_at);
+            if let Ok(waited) = Duration::try_from(waited) {
+                telemetry::event_to_call(self.target.as_str(), waited);
             }
         }
     }
@@ -240,11 +256,17 @@ impl TargetWorker {
     }
 
     /// Retries or dead-letters the job of a failed call.
-    fn settle_failure(&self, job: Job, error: &ProviderError, settlement: &mut Settlement) {
+    fn settle_failure(
+        &self,
+        job: Job,
+        error: &ProviderError,
+        took: Duration,
+        settlement: &mut Settlement,
+    ) {
         let attempt = job.attempt;
         match self.retry.decide(attempt + 1, error, &mut rand::rng()) {
             Decision::Retry(delay) => {
-                telemetry::provider_call(self.target.as_str(), "retry");
+                telemetry::provider_call(self.target.as_str(), "retry", took);
                 tracing::warn!(target_id = %self.target, job_id = %job.id, %error, attempt = attempt + 1, ?delay, "purge failed; will retry");
                 let retried = Job {
                     attempt: attempt + 1,
@@ -253,7 +275,8 @@ impl TargetWorker {
                 settlement.retry.push((retried, delay));
             }
             Decision::Dead(reason) => {
-                telemetry::provider_call(self.target.as_str(), "dead");
+                telemetry::provider_call(self.target.as_str(), "dead", took);
+                telemetry::dead_letter(self.target.as_str());
                 tracing::error!(target_id = %self.target, job_id = %job.id, %reason, attempts = attempt + 1, "purge failed for good; dead-lettered");
                 settlement.dead.push((job, reason));
             }

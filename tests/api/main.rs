@@ -14,6 +14,7 @@ mod helpers;
 mod hooks;
 mod hostile;
 mod hostile_limits;
+mod observability;
 mod operator;
 mod outage;
 mod pacing;

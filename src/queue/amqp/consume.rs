@@ -180,14 +180,24 @@ impl AmqpQueue {
                 ),
                 Err(invalid) => invalid.to_string(),
             };
-            self.reject_invalid(delivery, target.as_str(), &reason)
+            self.reject_invalid(delivery, target.as_str(), &reason, true)
                 .await;
         }
     }
 
-    async fn reject_invalid(&self, delivery: lapin::message::Delivery, target: &str, reason: &str) {
+    /// Dead-letters a message that is not a job of its queue's target, or
+    /// (`routed` false) that reached no target: `target` is then the
+    /// producer's routing key, kept in the letter but never a metric label.
+    async fn reject_invalid(
+        &self,
+        delivery: lapin::message::Delivery,
+        target: &str,
+        reason: &str,
+        routed: bool,
+    ) {
         tracing::warn!(%target, %reason, "invalid message dead-lettered");
         crate::telemetry::invalid_message();
+        crate::telemetry::dead_letter(if routed { target } else { "unroutable" });
         let dead = self.inner.names.dead();
         let props = BasicProperties::default()
             .with_delivery_mode(2)
@@ -227,7 +237,7 @@ impl AmqpQueue {
             let Some(delivery) = delivery else { continue };
             let key = delivery.routing_key.as_str().to_string();
             let reason = format!("no target {key:?} is configured (unroutable routing key)");
-            self.reject_invalid(delivery, &key, &reason).await;
+            self.reject_invalid(delivery, &key, &reason, false).await;
         }
     }
 }
