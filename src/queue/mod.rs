@@ -139,6 +139,26 @@ impl Queue {
         }
     }
 
+    /// Makes `targets` known to the queue, as a reload adds them: on
+    /// RabbitMQ their queues are declared (now, and again after every
+    /// reconnection) so that what is published for them is routed, and a
+    /// receiver that spools forwards their jobs. Nothing to do for the
+    /// embedded store, which keeps any target's jobs.
+    pub async fn add_targets(&self, targets: &[TargetId]) {
+        if let Queue::Amqp(q) = self {
+            q.add_targets(targets).await;
+        }
+    }
+
+    /// Stops consuming `target`, whose worker was retired by a reload: on
+    /// RabbitMQ its consumer's channel closes and the broker keeps what the
+    /// consumer had not settled in the target's queue.
+    pub async fn stop_consuming(&self, target: &TargetId) {
+        if let Queue::Amqp(q) = self {
+            q.stop_consuming(target).await;
+        }
+    }
+
     /// Whether the queue can take jobs now (a receiver that spools can take
     /// them even when RabbitMQ cannot; this says whether RabbitMQ can).
     pub async fn is_ready(&self) -> bool {

@@ -71,7 +71,8 @@ pub(super) fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<
 
 /// Whether the request carries one of the configured tokens.
 fn check_token(request: &HttpRequest, state: &ReceiverState) -> Result<(), ReceiveError> {
-    if state.api_tokens.is_empty() {
+    let routing = state.routing.current();
+    if routing.api_tokens.is_empty() {
         return Err(ReceiveError::Unauthorized(
             "the API is off: no [server] api_tokens are configured".into(),
         ));
@@ -86,7 +87,7 @@ fn check_token(request: &HttpRequest, state: &ReceiverState) -> Result<(), Recei
         .ok_or_else(|| {
             ReceiveError::Unauthorized("an Authorization: Bearer <token> header is required".into())
         })?;
-    let known = state.api_tokens.iter().fold(false, |found, token| {
+    let known = routing.api_tokens.iter().fold(false, |found, token| {
         found | bool::from(token.expose().trim().as_bytes().ct_eq(presented.as_bytes()))
     });
     if known {
@@ -149,7 +150,7 @@ fn purge_job(
     };
     let capabilities = TargetId::new(&target)
         .ok()
-        .and_then(|id| Some((state.targets.get(&id)?, id)));
+        .and_then(|id| Some((*state.routing.current().targets.get(&id)?, id)));
     let Some((capabilities, target)) = capabilities else {
         return Err(ReceiveError::UnknownTarget(quoted(&target)));
     };
@@ -239,7 +240,7 @@ async fn replay(
     let filter = ReplayFilter {
         target: asked.target,
         id: asked.id,
-        configured: Some(state.targets.keys().cloned().collect()),
+        configured: Some(state.routing.current().targets.keys().cloned().collect()),
     };
     let replayed = state.queue.replay(&filter).await.map_err(|error| {
         tracing::error!(%error, "cannot replay dead letters");

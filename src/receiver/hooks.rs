@@ -31,7 +31,8 @@ pub async fn receive(
     let source_id = source_id.into_inner();
     let result = handle(&source_id, &request, payload, &state).await;
     if let Err(error) = &result {
-        let label = match state.sources.get_key_value(&source_id) {
+        let routing = state.routing.current();
+        let label = match routing.sources.get_key_value(&source_id) {
             Some((id, _)) => id.as_str(),
             None => "unknown",
         };
@@ -50,7 +51,8 @@ async fn handle(
     payload: web::Payload,
     state: &ReceiverState,
 ) -> Result<HttpResponse, ReceiveError> {
-    let source = state
+    let routing = state.routing.current();
+    let source = routing
         .sources
         .get(source_id)
         .ok_or_else(|| ReceiveError::UnknownSource(quoted(source_id)))?;
@@ -77,12 +79,13 @@ async fn handle(
         }
         Received::Event(event) => event,
     };
-    let routed = state.rules.route(&event)?;
+    let routed = routing.rules.route(&event)?;
     if routed.jobs.is_empty() {
         return Ok(unwanted(source_id, &event, &routed, event_id));
     }
     let key = DeliveryKey::new(source_id, event.delivery_id.as_deref(), &inbound.body);
-    accept(source_id, &event, routed, (event_id, key), state).await
+    let status = StatusCode::from_u16(source.accepted_status()).unwrap_or(StatusCode::ACCEPTED);
+    accept(source_id, &event, routed, (event_id, key, status), state).await
 }
 
 /// 200: the same delivery was accepted before; nothing is queued again.
@@ -127,7 +130,7 @@ async fn accept(
     source_id: &str,
     event: &Event,
     routed: Routed,
-    (event_id, key): (Uuid, DeliveryKey),
+    (event_id, key, status): (Uuid, DeliveryKey, StatusCode),
     state: &ReceiverState,
 ) -> Result<HttpResponse, ReceiveError> {
     let published = state
@@ -157,11 +160,6 @@ async fn accept(
         "event accepted"
     );
     // 202, or 200 for a source whose sender retries anything else.
-    let status = state
-        .sources
-        .get(source_id)
-        .and_then(|source| StatusCode::from_u16(source.accepted_status()).ok())
-        .unwrap_or(StatusCode::ACCEPTED);
     Ok(HttpResponse::build(status).json(json!({"event_id": event_id, "jobs": job_ids})))
 }
 

@@ -17,8 +17,8 @@ mod error;
 mod health;
 mod hooks;
 pub mod limits;
+mod routing;
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -27,17 +27,13 @@ use actix_web::dev::{Server, Service as _, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
 use futures_util::future::{Either, ready};
 
-use crate::capability::Capabilities;
 use crate::config::ServerSettings;
-use crate::job::TargetId;
 use crate::queue::Queue;
-use crate::rules::RuleSet;
-use crate::secret::Secret;
-use crate::source::Source;
 use crate::telemetry;
 pub use error::{ErrorCode, ReceiveError};
 pub use health::OpsState;
 use limits::{AuthLockout, ClientKey, InFlight};
+pub use routing::{LiveRouting, Routing};
 
 /// The receiver's defences, from `[server]`.
 #[derive(Debug)]
@@ -75,18 +71,12 @@ static REFUSALS: telemetry::Throttle = telemetry::Throttle::new(Duration::from_s
 
 /// What the handlers share.
 pub struct ReceiverState {
-    /// Configured sources, by id.
-    pub sources: BTreeMap<String, Source>,
-    /// Compiled rules.
-    pub rules: RuleSet,
+    /// Sources, rules, targets and API tokens: what a reload replaces.
+    pub routing: LiveRouting,
     /// Where jobs go.
     pub queue: Queue,
     /// Largest accepted body.
     pub max_body_bytes: usize,
-    /// What each configured target accepts, for the purge API.
-    pub targets: BTreeMap<TargetId, Capabilities>,
-    /// Bearer tokens of the API (`[server] api_tokens`).
-    pub api_tokens: Vec<Secret>,
     /// How long an accepted delivery is remembered (`[dedupe] window`).
     pub dedupe_window: std::time::Duration,
     /// Timeouts and per-client limits.

@@ -8,6 +8,7 @@
 
 pub mod breaker;
 pub mod coalesce;
+mod crew;
 pub mod limiter;
 mod pace;
 pub mod retry;
@@ -27,6 +28,7 @@ use crate::queue::{Delivery, Queue, Settlement};
 use crate::telemetry;
 use crate::units::Rate;
 use breaker::BreakerPolicy;
+pub use crew::{Changes, Crew, Staffed};
 use pace::Pace;
 use retry::{Decision, RetryPolicy};
 

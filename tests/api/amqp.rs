@@ -116,11 +116,14 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
     }
 
     pub async fn clean_up(&self) {
+        self.clean_up_with(&["blog"]).await;
+    }
+
+    /// Deletes the topology, `targets`' queues included.
+    pub async fn clean_up_with(&self, targets: &[&str]) {
         if let Queue::Amqp(queue) = self.queue().await {
-            queue
-                .delete_topology(&[tid("blog")])
-                .await
-                .expect("clean up");
+            let targets: Vec<_> = targets.iter().map(|t| tid(t)).collect();
+            queue.delete_topology(&targets).await.expect("clean up");
             queue.close().await;
         }
     }

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub address: String,
     pub queue: Queue,
     pub client: reqwest::Client,
+    /// Reloads the app's configuration, as SIGHUP does.
+    pub reloader: purgehook::app::Reloader,
     shutdown: Shutdown,
     task: Option<tokio::task::JoinHandle<()>>,
     pub dir: TempDir,
@@ -95,6 +97,7 @@ pub async fn spawn_role(
         .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port().unwrap_or(0));
     let queue = app.queue().clone();
+    let reloader = app.reloader();
     let shutdown = Shutdown::new();
     let task = tokio::spawn({
         let shutdown = shutdown.clone();
@@ -104,6 +107,7 @@ pub async fn spawn_role(
         address,
         queue,
         client: test_client(),
+        reloader,
         shutdown,
         task: Some(task),
         dir,

@@ -23,6 +23,7 @@ mod provider_failures;
 mod providers;
 mod proxy;
 mod queue;
+mod reload;
 mod senders;
 mod services;
 mod vocabulary;

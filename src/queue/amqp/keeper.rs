@@ -39,12 +39,12 @@ impl AmqpQueue {
 
     /// Declares the topology and the targets' queues on the current
     /// connection.
-    async fn declare(&self) -> Result<(), QueueError> {
+    pub(super) async fn declare(&self) -> Result<(), QueueError> {
         let channel = self.inner.broker.channel().await?;
         let declared = self
             .inner
             .names
-            .declare(&channel.channel, &self.inner.targets)
+            .declare(&channel.channel, &self.targets())
             .await;
         drop(channel);
         declared.map_err(|e| QueueError::Topology {

@@ -38,7 +38,8 @@ use topology::{Names, RETRY_TIERS};
 struct Inner {
     broker: Broker,
     names: Names,
-    targets: Vec<TargetId>,
+    /// The targets whose queues are declared (a reload adds to them).
+    targets: Mutex<Vec<TargetId>>,
     prefetch: u16,
     consumers: Mutex<HashMap<String, ConsumerSlot>>,
     deduper: Deduper,
@@ -112,7 +113,7 @@ impl AmqpQueue {
             inner: Arc::new(Inner {
                 broker,
                 names: Names::new(&settings.prefix, settings.queue_type),
-                targets: how.targets.to_vec(),
+                targets: Mutex::new(how.targets.to_vec()),
                 prefetch: how.prefetch.max(1),
                 consumers: Mutex::new(HashMap::new()),
                 deduper,
@@ -325,6 +326,64 @@ impl AmqpQueue {
                     tracing::warn!(%error, "cannot give a delivery back; the broker will when its channel closes");
                 }
             }
+        }
+    }
+
+    /// The targets whose queues are declared.
+    fn targets(&self) -> Vec<TargetId> {
+        self.inner
+            .targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Declares the queues of the `targets` not known yet (now if the
+    /// broker is connected, else on the next connection) and forwards
+    /// their spooled jobs.
+    pub async fn add_targets(&self, targets: &[TargetId]) {
+        let added: Vec<TargetId> = {
+            let mut known = self
+                .inner
+                .targets
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let added: Vec<TargetId> = targets
+                .iter()
+                .filter(|target| !known.contains(target))
+                .cloned()
+                .collect();
+            known.extend(added.iter().cloned());
+            added
+        };
+        if added.is_empty() {
+            return;
+        }
+        if let Err(error) = self.declare().await {
+            // The keeper declares them with the rest on the next connection.
+            tracing::warn!(%error, "cannot declare the new targets' queues yet");
+            self.inner
+                .declared
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        for target in added {
+            self.forward_target(target);
+        }
+    }
+
+    /// Closes `target`'s consumer, if it has one: what it had not settled
+    /// stays in the target's queue.
+    pub async fn stop_consuming(&self, target: &TargetId) {
+        let slot = self
+            .inner
+            .consumers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(target.as_str());
+        if let Some(slot) = slot
+            && let Some(consumer) = slot.lock().await.take()
+        {
+            let _ = consumer.channel.close(200, "target retired".into()).await;
         }
     }
 

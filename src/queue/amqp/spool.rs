@@ -97,8 +97,16 @@ impl AmqpQueue {
         if self.inner.spool.is_none() {
             return;
         }
-        for target in &self.inner.targets {
-            tokio::spawn(self.clone().forward(target.clone()));
+        for target in self.targets() {
+            tokio::spawn(self.clone().forward(target));
+        }
+    }
+
+    /// Spawns the forwarder of a target added after the start, when this
+    /// queue spools.
+    pub(super) fn forward_target(&self, target: TargetId) {
+        if self.inner.spool.is_some() {
+            tokio::spawn(self.clone().forward(target));
         }
     }
 

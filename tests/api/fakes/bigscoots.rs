@@ -88,6 +88,19 @@ impl BigScoots {
             .await;
     }
 
+    /// Makes the next `times` clear-cache calls succeed only after `delay`.
+    pub async fn slow_next(&self, times: u64, delay: std::time::Duration) {
+        Mock::given(method("PATCH"))
+            .and(path(format!("{API}/clear-cache")))
+            .respond_with(
+                success("Your request to clear cache has been submitted!").set_delay(delay),
+            )
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
     pub fn uri(&self) -> String {
         self.server.uri()
     }

@@ -14,13 +14,16 @@ use crate::config::{ConfigErrors, Loaded, QueueBackendKind, Settings, TargetSett
 use crate::job::TargetId;
 use crate::provider::{self, Configured};
 use crate::queue::{Connect, Queue};
-use crate::receiver::{Limits, OpsState, ReceiverState, ops_server, server};
+use crate::receiver::{Limits, LiveRouting, OpsState, ReceiverState, Routing, ops_server, server};
 use crate::rules::RuleSet;
 use crate::shutdown::Shutdown;
 use crate::source::{self, Source};
 use crate::worker::breaker::BreakerPolicy;
 use crate::worker::retry::RetryPolicy;
-use crate::worker::{self, MAX_PAUSE, TargetWorker};
+use crate::worker::{Crew, MAX_PAUSE, Staffed, TargetWorker};
+
+mod reload;
+pub use reload::{Reloaded, Reloader};
 
 /// A configured target: its settings and its provider, built.
 #[derive(Clone)]
@@ -185,7 +188,8 @@ pub struct Application {
     port: Option<u16>,
     server: Option<Server>,
     queue: Queue,
-    workers: Vec<TargetWorker>,
+    workers: Vec<Staffed>,
+    reloader: Reloader,
 }
 
 impl Application {
@@ -212,17 +216,20 @@ impl Application {
         };
         let queue = Queue::open(&settings.queue, &settings.dedupe, how).await?;
         let workers = if role.works() {
-            prepared.workers()
+            reload::staffed(&prepared)
         } else {
             Vec::new()
         };
-        let (port, server) = Self::listen(prepared, role, &queue)?;
+        let settings = prepared.settings.clone();
+        let (port, server, routing) = Self::listen(prepared, role, &queue)?;
+        let reloader = Reloader::new(queue.clone(), routing, settings);
         Ok(Application {
             role,
             port,
             server,
             queue,
             workers,
+            reloader,
         })
     }
 
@@ -231,14 +238,28 @@ impl Application {
         prepared: Prepared,
         role: Role,
         queue: &Queue,
-    ) -> anyhow::Result<(Option<u16>, Option<Server>)> {
+    ) -> anyhow::Result<(Option<u16>, Option<Server>, Option<LiveRouting>)> {
         let (listen, key) = if role.receives() {
             (Some(prepared.settings.server.listen.clone()), "server")
         } else {
             (prepared.settings.worker.listen.clone(), "worker")
         };
+        let Prepared {
+            settings,
+            sources,
+            targets,
+            rules,
+        } = prepared;
+        let routing = role.receives().then(|| {
+            LiveRouting::new(Routing {
+                targets: capabilities(&targets),
+                sources,
+                rules,
+                api_tokens: settings.server.api_tokens.clone(),
+            })
+        });
         let Some(address) = listen else {
-            return Ok((None, None));
+            return Ok((None, None, routing));
         };
         let listener = TcpListener::bind(&address).map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -256,22 +277,25 @@ impl Application {
             queue: queue.clone(),
             metrics: crate::telemetry::metrics(),
         };
-        let server = if role.receives() {
-            let state = ReceiverState {
-                targets: prepared.capabilities(),
-                sources: prepared.sources,
-                rules: prepared.rules,
-                queue: queue.clone(),
-                max_body_bytes: prepared.settings.server.max_body_bytes,
-                limits: Limits::new(&prepared.settings.server),
-                api_tokens: prepared.settings.server.api_tokens,
-                dedupe_window: prepared.settings.dedupe.window,
-            };
-            server(listener, state, ops)?
-        } else {
-            ops_server(listener, ops)?
+        let server = match &routing {
+            Some(routing) => {
+                let state = ReceiverState {
+                    routing: routing.clone(),
+                    queue: queue.clone(),
+                    max_body_bytes: settings.server.max_body_bytes,
+                    limits: Limits::new(&settings.server),
+                    dedupe_window: settings.dedupe.window,
+                };
+                server(listener, state, ops)?
+            }
+            None => ops_server(listener, ops)?,
         };
-        Ok((Some(port), Some(server)))
+        Ok((Some(port), Some(server), routing))
+    }
+
+    /// What reloads this application's configuration (SIGHUP does too).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// The port the receiver (or a worker's operations server) listens on.
@@ -287,13 +311,24 @@ impl Application {
     /// Serves and works until `shutdown` triggers, then stops the receiver,
     /// lets the workers finish the calls in progress, and returns.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let consumes: Vec<String> = self.workers.iter().map(|w| w.target.to_string()).collect();
-        worker::spawn_all(
-            self.workers,
-            &self.queue,
-            shutdown.tracker(),
-            shutdown.token(),
-        );
+        let consumes: Vec<String> = self
+            .workers
+            .iter()
+            .map(|w| w.worker.target.to_string())
+            .collect();
+        if self.role.works() {
+            let mut crew = Crew::new(
+                self.queue.clone(),
+                shutdown.tracker().clone(),
+                shutdown.token().clone(),
+            );
+            crew.staff(self.workers);
+            self.reloader.set_crew(crew).await;
+            shutdown
+                .tracker()
+                .spawn(self.queue.clone().run_janitor(shutdown.token().clone()));
+        }
+        self.reloader.on_hangup(shutdown.token().clone());
         tracing::info!(
             role = ?self.role,
             // 0: no HTTP listener (a worker).
