@@ -1,7 +1,8 @@
 //! The operator's handles: `POST /api/v1/purge` (bearer tokens, 400 naming
-//! the field, 404 for an unknown target), `purgehook purge`, and dead letters
-//! listed and replayed with `purgehook dlq` while the service runs — on the
-//! embedded store (through the API) and on RabbitMQ (on the broker).
+//! the field, 404 for an unknown target), `purgehook purge`, dead letters
+//! listed, replayed and deleted with `purgehook dlq` and the API while the
+//! service runs — on the embedded store (through the API) and on RabbitMQ
+//! (on the broker) — and `purgehook health`, the container's check.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
@@ -535,4 +536,102 @@ async fn merged_jobs_that_fail_keep_their_ids_and_dead_letters_can_be_deleted() 
         &running.env,
     );
     assert!(!unknown.status.success());
+}
+
+#[tokio::test]
+async fn health_says_ready_while_the_service_runs_and_why_not_once_it_stopped() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let mut running = serve(&operator_config(&site));
+    let ready = purgehook(&["health"], &running.config, &running.env);
+    assert!(ready.status.success(), "{}", stdout(&ready));
+    assert!(
+        stdout(&ready).starts_with("ready: http://127.0.0.1:"),
+        "{}",
+        stdout(&ready)
+    );
+
+    running.child.kill().unwrap();
+    running.child.wait().unwrap();
+    let gone = purgehook(&["health"], &running.config, &running.env);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(stdout(&gone).starts_with("not ready:"), "{}", stdout(&gone));
+    let elsewhere = purgehook(
+        &["health", "--url", "http://127.0.0.1:1/readyz"],
+        &running.config,
+        &running.env,
+    );
+    assert_eq!(elsewhere.status.code(), Some(1));
+    assert!(
+        stdout(&elsewhere).contains("127.0.0.1:1"),
+        "{}",
+        stdout(&elsewhere)
+    );
+}
+
+#[tokio::test]
+async fn the_api_deletes_dead_letters_by_id_or_target_and_says_what_is_wrong() {
+    let site = BigScoots::start(APP_PASSWORD).await;
+    site.fail_next(4, 503).await;
+    let app = spawn_app(&operator_config(&site)).await;
+    for post in [1, 2] {
+        let (status, _) = post_purge(
+            &app,
+            Some(TOKEN),
+            json!({"target": "blog", "kind": "post_ids", "post_ids": [post]}),
+        )
+        .await;
+        assert_eq!(status, 202);
+        // One letter per purge: the next waits for this one's letter.
+        eventually(WAIT, "the dead letter", || async {
+            (app.queue.dead_letters().await.unwrap().len() == post).then_some(())
+        })
+        .await;
+    }
+    let delete = |body: Value, token: &'static str| {
+        let request = app
+            .client
+            .post(format!("{}/api/v1/dead-letters/delete", app.address))
+            .bearer_auth(token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(delete(json!({}), "wrong-token-of-someone").await.0, 401);
+    let (status, body) = delete(json!({}), TOKEN).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("body")),
+        "{body}"
+    );
+    let (status, body) = delete(json!({"all": "yes"}), TOKEN).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("all")),
+        "{body}"
+    );
+    let (status, body) = delete(json!({"id": "0190ffff-0000-7000-8000-000000000000"}), TOKEN).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("no_dead_letter")),
+        "{body}"
+    );
+
+    let letters = app.queue.dead_letters().await.unwrap();
+    let (status, body) = delete(json!({"id": letters[0].id}), TOKEN).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deleted"][0]["id"], letters[0].id.as_str());
+    assert_eq!(app.queue.dead_letters().await.unwrap().len(), 1);
+    let (status, body) = delete(json!({"target": "blog"}), TOKEN).await;
+    assert_eq!(
+        (status, body["deleted"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    assert!(app.queue.dead_letters().await.unwrap().is_empty());
+    app.stop().await;
 }
