@@ -18,11 +18,6 @@ Needs root (mount). Usage, from the repository root:
 """
 
 import argparse
-import base64
-import hashlib
-import hmac
-import http.client
-import json
 import os
 import shutil
 import signal
@@ -31,9 +26,8 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+from common import SECRET, Run, poll_ready, read_log, send
 
 CONFIG = """
 [server]
@@ -57,107 +51,8 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
 """
 
 
-def signed(post_id):
-    """A Standard Webhooks delivery purging `post_id`: (headers, body)."""
-    body = json.dumps({
-        "type": "post.published",
-        "timestamp": "2026-11-23T20:31:00Z",
-        "data": {"post": {"ID": post_id, "post_type": "post", "post_title": "Hello"}},
-    }).encode()
-    msg_id = "msg_" + uuid.uuid4().hex
-    ts = str(int(time.time()))
-    key = base64.b64decode(SECRET.removeprefix("whsec_"))
-    mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-    headers = {
-        "Content-Type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": ts,
-        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
-    }
-    return headers, body
-
-
-class Run:
-    """What the app logged and what the senders and the poller saw."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.start = time.monotonic()
-        self.next_id = 1
-        self.answers = []  # (t, post id, status, has Retry-After)
-        self.ready = []  # (t, status) at each change
-        self.purged = {}  # post id -> calls
-        self.events = []  # (t, message) of the store and worker
-        self.port = None
-        self.stop = threading.Event()
-
-    def now(self):
-        return time.monotonic() - self.start
-
-    def take_id(self):
-        with self.lock:
-            post_id = self.next_id
-            self.next_id += 1
-            return post_id
-
-
-def read_log(stream, run, serving):
-    watched = ("cannot settle batch", "batch settled after all", "the store cannot write",
-               "the store takes writes again", "a commit that reported an error")
-    for raw in stream:
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            continue
-        fields = line.get("fields", {})
-        message = fields.get("message", "")
-        if message == "purgehook is serving":
-            run.port = int(fields["port"])
-            serving.set()
-        elif message == "purge (log provider)":
-            ids = json.loads(fields["action"]).get("post_ids", [])
-            with run.lock:
-                for post_id in ids:
-                    run.purged[post_id] = run.purged.get(post_id, 0) + 1
-        elif message.startswith(watched):
-            with run.lock:
-                run.events.append((run.now(), message))
-
-
-def send(run, rate):
-    connection = http.client.HTTPConnection("127.0.0.1", run.port, timeout=10)
-    period = 1.0 / rate
-    due = time.monotonic()
-    while not run.stop.is_set():
-        post_id = run.take_id()
-        headers, body = signed(post_id)
-        try:
-            connection.request("POST", "/hooks/wp", body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            status, retry_after = response.status, response.getheader("Retry-After") is not None
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", run.port, timeout=10)
-            status, retry_after = 0, False
-        with run.lock:
-            run.answers.append((run.now(), post_id, status, retry_after))
-        due += period
-        time.sleep(max(0.0, due - time.monotonic()))
-
-
-def poll_ready(run):
-    connection = http.client.HTTPConnection("127.0.0.1", run.port, timeout=10)
-    last = None
-    while not run.stop.is_set():
-        connection.request("GET", "/readyz")
-        response = connection.getresponse()
-        response.read()
-        if response.status != last:
-            last = response.status
-            with run.lock:
-                run.ready.append((run.now(), last))
-        time.sleep(0.01)
+WATCHED = ("cannot settle batch", "batch settled after all", "the store cannot write",
+           "the store takes writes again", "a commit that reported an error")
 
 
 def fill(directory):
@@ -175,7 +70,7 @@ def fill(directory):
 
 def report(run, t_fill, t_free):
     answers = run.answers
-    accepted = {a[1] for a in answers if a[2] == 202}
+    accepted = run.accepted()
     refused = {a[1] for a in answers if a[2] == 503}
     first_503 = min((a[0] for a in answers if a[2] == 503), default=None)
     phases = {
@@ -196,12 +91,12 @@ def report(run, t_fill, t_free):
               f"({taken} deliveries accepted on the full disk before it)")
     late_202 = [a for a in answers if first_503 is not None and first_503 < a[0] < t_free and a[2] == 202]
     print(f"202s between the first 503 and freeing: {len(late_202)}")
-    for t, status in run.ready:
+    for t, status in run.ready.get("serve", []):
         print(f"  /readyz {status} from t={t:.3f}s")
-    back = [t for t, status in run.ready if status == 200 and t >= t_free]
+    back = [t for t, status in run.ready.get("serve", []) if status == 200 and t >= t_free]
     if back:
         print(f"/readyz 200 again {1000 * (back[0] - t_free):.0f} ms after space was freed")
-    for t, message in run.events:
+    for t, _, message in run.events:
         print(f"  t={t:.3f}s {message}")
     lost = sorted(accepted - set(run.purged))
     twice = sorted(i for i, n in run.purged.items() if n > 1)
@@ -232,16 +127,21 @@ def main():
         with open(config, "w") as out:
             out.write(CONFIG.format(queue=os.path.join(disk, "queue"), secret=SECRET))
         run = Run()
-        serving = threading.Event()
+        serving = {}
         env = dict(os.environ, PURGEHOOK_CONFIG=config, RUST_LOG="info")
         app = subprocess.Popen([args.binary, "serve"], env=env, stderr=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, text=True)
-        threading.Thread(target=read_log, args=(app.stderr, run, serving), daemon=True).start()
-        if not serving.wait(10):
+        threading.Thread(target=read_log, args=(app.stderr, run, "serve", serving, WATCHED),
+                         daemon=True).start()
+        deadline = time.monotonic() + 10
+        while "serve" not in serving and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if "serve" not in serving:
             sys.exit("the binary did not start serving")
-        threads = [threading.Thread(target=send, args=(run, args.rate / args.senders))
+        port = serving["serve"]
+        threads = [threading.Thread(target=send, args=(run, port, args.rate / args.senders, 10))
                    for _ in range(args.senders)]
-        threads.append(threading.Thread(target=poll_ready, args=(run,)))
+        threads.append(threading.Thread(target=poll_ready, args=(run, "serve", port)))
         for thread in threads:
             thread.start()
         time.sleep(args.before)
@@ -254,13 +154,7 @@ def main():
         run.stop.set()
         for thread in threads:
             thread.join()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with run.lock:
-                accepted = {a[1] for a in run.answers if a[2] == 202}
-                if accepted <= set(run.purged):
-                    break
-            time.sleep(0.1)
+        run.wait_purged(30)
         ok = report(run, t_fill, t_free)
         print("PASS: nothing accepted was lost, nothing purged twice" if ok else "FAIL")
         return 0 if ok else 1

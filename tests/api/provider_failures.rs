@@ -2,7 +2,8 @@
 //! under failure: an area that failed is asked again alone and then
 //! dead-lettered with the provider's words; a 429 without `Retry-After`
 //! waits a floor; credentials are read from references; a rule value with
-//! text around an expression is checked per event, not at load.
+//! text around an expression is checked per event, not at load; an answer
+//! whose body never ends is read up to its cap and classified.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,5 +192,71 @@ async fn text_around_an_expression_is_checked_per_event_not_at_load() {
             && body.contains("relative"),
         "{body}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_endless_error_body_is_read_up_to_its_cap_and_the_call_classified() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // A provider that answers 500 with a body that never ends.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = {
+        let written = written.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let written = written.clone();
+                tokio::spawn(async move {
+                    let mut head = vec![0; 65536];
+                    let _ = socket.read(&mut head).await;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    let mut out = socket;
+                    if out
+                        .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    while out.write_all(&chunk).await.is_ok() {
+                        written.fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        })
+    };
+    let config = format!(
+        "{}[worker]\nwindow = \"10ms\"\nmax_attempts = 1\n\
+         [targets.blog]\nprovider = \"bigscoots\"\nbase_url = \"http://{address}\"\nusername = \"deploy\"\npassword = \"abcd EFGH 1234 ijkl MNOP 6789\"\n\
+         [[rules]]\nname = \"push\"\nsource = \"github\"\n[[rules.actions]]\ntarget = \"blog\"\neverything = true\n",
+        sources()
+    );
+    let app = spawn_app(&config).await;
+    assert_eq!(
+        app.github("push", crate::helpers::PUSH_NEW_BRANCH)
+            .await
+            .status(),
+        202
+    );
+    let dead = eventually(WAIT, "the dead letter", || async {
+        let dead = app.queue.dead_letters().await.unwrap();
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
+    assert!(
+        dead[0].reason.contains("with a body over 1048576 bytes"),
+        "{}",
+        dead[0].reason
+    );
+    // The connection was dropped after the cap, not read to an end that
+    // never comes: what was sent is the cap plus what the sockets buffer.
+    let sent = written.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        sent < 32 * 1024 * 1024,
+        "{sent} bytes sent before the client let go"
+    );
+    server.abort();
     app.stop().await;
 }
