@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -61,6 +62,12 @@ async fn slow_request(app: &TestApp, from: Ipv4Addr, sent: usize) -> TcpStream {
     stream
 }
 
+/// Whether the server has neither answered nor closed `stream` yet.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut byte = [0; 1];
+    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// What the server sends on `stream` until it closes it.
 async fn answer(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
@@ -84,17 +91,21 @@ async fn a_body_that_trickles_in_gets_408_and_its_connection_closed() {
 #[tokio::test]
 async fn one_address_holding_requests_open_gets_429_while_others_are_served() {
     let app = app_with("max_requests_per_client = 4").await;
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        held.push(slow_request(&app, ATTACKER, 1).await);
-    }
-    // Once the four are in progress, a fifth from that address is refused
-    // at once, its body unread.
+    // Once four are in progress, a fifth from that address is refused at
+    // once, its body unread. The HTTP worker threads take requests in
+    // their own order, so a held one may be the one refused: each round
+    // first replaces the held requests the server closed.
+    let held = Arc::new(tokio::sync::Mutex::new(Vec::<TcpStream>::new()));
     let attacker = client_from(ATTACKER);
     let refused = eventually(
         Duration::from_secs(10),
         "the fifth request refused",
         || async {
+            let mut held = held.lock().await;
+            held.retain(still_open);
+            while held.len() < 4 {
+                held.push(slow_request(&app, ATTACKER, 1).await);
+            }
             let response = attacker
                 .post(format!("{}/hooks/github", app.address))
                 .body("{}")
@@ -128,30 +139,38 @@ async fn one_address_holding_connections_open_is_shut_out_while_others_are_serve
     // The held connections outlive the probes (a head may take a minute).
     let app = app_with("max_connections_per_client = 3\nheader_timeout = \"60s\"").await;
     let address: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
-    let mut held = Vec::new();
-    for _ in 0..3 {
+    let connect = || async move {
         let socket = TcpSocket::new_v4().unwrap();
         socket.bind((ATTACKER, 0).into()).unwrap();
-        let mut stream = socket.connect(address).await.unwrap();
-        stream
-            .write_all(b"POST /hooks/github HTTP/1.1\r\nX-Slow: ")
-            .await
-            .unwrap();
-        held.push(stream);
-    }
-    // Once the three are counted, a fourth from that address is closed
-    // unanswered.
+        socket.connect(address).await
+    };
+    // Three connections held open with a head that never ends. The two
+    // HTTP worker threads count connections in the order they take them, so
+    // a probe may be counted before a held one, which is then the one shut:
+    // each round first replaces the held connections the server closed.
+    let held = Arc::new(tokio::sync::Mutex::new(Vec::<TcpStream>::new()));
     eventually(
         Duration::from_secs(10),
-        "a fourth connection shut",
-        || async {
-            let socket = TcpSocket::new_v4().unwrap();
-            socket.bind((ATTACKER, 0).into()).unwrap();
-            let mut stream = socket.connect(address).await.ok()?;
-            let _ = stream
-                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .await;
-            answer(&mut stream).await.is_empty().then_some(())
+        "a fourth connection shut while three are held",
+        || {
+            let held = held.clone();
+            async move {
+                let mut held = held.lock().await;
+                held.retain(still_open);
+                while held.len() < 3 {
+                    let mut stream = connect().await.ok()?;
+                    stream
+                        .write_all(b"POST /hooks/github HTTP/1.1\r\nX-Slow: ")
+                        .await
+                        .ok()?;
+                    held.push(stream);
+                }
+                let mut probe = connect().await.ok()?;
+                let _ = probe
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .await;
+                answer(&mut probe).await.is_empty().then_some(())
+            }
         },
     )
     .await;
