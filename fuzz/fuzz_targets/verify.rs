@@ -14,10 +14,20 @@ use libfuzzer_sys::fuzz_target;
 use purgehook::app::Prepared;
 use purgehook::source::{Inbound, Source};
 
-const SCHEMES: [&str; 4] = ["github", "standard", "wp-webhooks", "woocommerce"];
+/// One source per scheme (an `hmac` one in Shopify's form, a `token` one
+/// reading a header).
+const SCHEMES: [&str; 7] = [
+    "github",
+    "standard",
+    "wp-webhooks",
+    "woocommerce",
+    "hmac",
+    "contentful",
+    "token",
+];
 
 /// Header names the schemes read, so that the fuzzer reaches past them.
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 15] = [
     "x-hub-signature-256",
     "x-github-event",
     "webhook-id",
@@ -27,18 +37,29 @@ const NAMES: [&str; 10] = [
     "x-wc-webhook-signature",
     "x-wc-webhook-topic",
     "x-wc-webhook-delivery-id",
-    "content-type",
+    "x-shopify-hmac-sha256",
+    "x-contentful-signature",
+    "x-contentful-timestamp",
+    "x-contentful-signed-headers",
+    "authorization",
 ];
 
 static SOURCES: LazyLock<BTreeMap<String, Source>> = LazyLock::new(|| {
     let mut toml = String::new();
     for kind in SCHEMES {
-        let secret = if kind == "standard" {
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-        } else {
-            "a sender's secret"
+        let (secret, extra) = match kind {
+            "standard" => ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ""),
+            "contentful" => ("Contentful64charactersSecretOfASpace_0123456789abcdefABCDEFG-+/=", ""),
+            "hmac" => (
+                "a sender's secret",
+                "header = \"X-Shopify-Hmac-Sha256\"\nalgorithm = \"sha256\"\nencoding = \"base64\"\n",
+            ),
+            "token" => ("a sender's secret", "header = \"Authorization\"\nprefix = \"Bearer \"\n"),
+            _ => ("a sender's secret", ""),
         };
-        toml.push_str(&format!("[sources.{kind}]\nkind = \"{kind}\"\nsecrets = [\"{secret}\"]\n"));
+        toml.push_str(&format!(
+            "[sources.{kind}]\nkind = \"{kind}\"\nsecrets = [\"{secret}\"]\n{extra}"
+        ));
     }
     let loaded = purgehook::config::from_toml(&toml, Path::new("fuzz.toml"), vec![]).unwrap();
     Prepared::new(loaded).unwrap().sources
@@ -62,7 +83,8 @@ fuzz_target!(|delivery: Delivery| {
         .map(|(name, value)| (NAMES[usize::from(name) % NAMES.len()].to_string(), value))
         .collect();
     let query = delivery.event.into_iter().map(|e| ("event".to_string(), e)).collect();
-    let inbound = Inbound { headers, query, body: delivery.body };
+    let path = format!("/hooks/{}", source.id());
+    let inbound = Inbound { headers, query, path, body: delivery.body };
     let _ = source.verify(&inbound, now);
     signed_is_accepted(source, &inbound.body, now);
 });
@@ -72,6 +94,7 @@ fn signed_is_accepted(source: &Source, body: &[u8], now: SystemTime) {
     let inbound = Inbound {
         headers: signed.headers.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect(),
         query: signed.query.into_iter().collect(),
+        path: format!("/hooks/{}", source.id()),
         body: body.to_vec(),
     };
     if let Err(error) = source.verify(&inbound, now) {

@@ -224,6 +224,9 @@ EOF
     ERL_EPMD_ADDRESS=127.0.0.1 "$EPMD" -port "$EPMD_PORT" -daemon
   fi
 
+  # A start that fails leaves no node behind (they would hold the ports and
+  # the node names of the next try).
+  trap 'kill_started' EXIT
   # The three VMs boot in parallel (the slow part), then 2 and 3 join 1.
   for n in "${NODES[@]}"; do start_vm "$n"; done
   for n in "${NODES[@]}"; do await_vm "$n"; done
@@ -237,8 +240,21 @@ EOF
   await_cluster 1
   local t1
   t1=$(now_ms)
+  trap - EXIT
   say "cluster of 3 up in $(( (t1 - t0) )) ms (boot $(( t_boot - t0 )) ms, join $(( t1 - t_boot )) ms) in $DIR"
   for n in "${NODES[@]}"; do url "$n"; done
+}
+
+kill_started() { # after a failed start: SIGKILL every node of DIR still alive
+  local n pid
+  for n in "${NODES[@]}"; do
+    if pid=$(vm_pid "$n"); then
+      kill -KILL "$pid" 2>/dev/null || true
+      say "node $n ($(node_name "$n")) killed: the start failed"
+    fi
+  done
+  # A VM that died before writing its pid file, or never wrote it.
+  pkill -KILL -f -- "-home $DIR/home " 2>/dev/null || true
 }
 
 restart_all() { # the three nodes of a stopped cluster, all at once
