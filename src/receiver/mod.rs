@@ -17,6 +17,7 @@ mod error;
 mod health;
 mod hooks;
 pub mod limits;
+mod request;
 mod routing;
 
 use std::net::TcpListener;
