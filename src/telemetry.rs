@@ -141,6 +141,53 @@ pub fn breaker_open(target: &str, open: bool) {
     }
 }
 
+/// A purged URL was checked: `outcome` is `fresh`, `stale`, `unknown` or
+/// `error`.
+pub fn purge_verified(target: &str, outcome: &'static str) {
+    counter!("purgehook_purges_verified_total", "target" => target.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// URLs were still stale after `verify_retries` re-purges.
+pub fn still_stale(target: &str, urls: usize) {
+    counter!("purgehook_purges_still_stale_total", "target" => target.to_string())
+        .increment(urls as u64);
+}
+
+/// A batch over `escalate_after` URLs became one broader purge.
+pub fn escalation(target: &str) {
+    counter!("purgehook_escalations_total", "target" => target.to_string()).increment(1);
+}
+
+/// A warming request ended: `outcome` is `ok` or `error`.
+pub fn warm_request(target: &str, outcome: &'static str) {
+    counter!("purgehook_warm_requests_total", "target" => target.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Shows the counters of what `target` does after and instead of purges
+/// at 0 from the start, so that dashboards and alerts see them before the
+/// first event.
+pub fn follow_ups_enabled(target: &str, verify: bool, warm: bool, escalate: bool) {
+    let target = target.to_string();
+    if verify {
+        for outcome in ["fresh", "stale", "unknown", "error"] {
+            counter!("purgehook_purges_verified_total", "target" => target.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+        counter!("purgehook_purges_still_stale_total", "target" => target.clone()).increment(0);
+    }
+    if warm {
+        for outcome in ["ok", "error"] {
+            counter!("purgehook_warm_requests_total", "target" => target.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    if escalate {
+        counter!("purgehook_escalations_total", "target" => target).increment(0);
+    }
+}
+
 /// An API request came without a valid bearer token.
 pub fn api_auth_failure() {
     counter!("purgehook_api_auth_failures_total").increment(1);
