@@ -236,3 +236,71 @@ impl AfterPurge {
         (handoff, tasks)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(list: &[&str]) -> Action {
+        Action::Urls {
+            urls: list.iter().map(|u| u.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_url_call_is_followed_up_with_each_urls_repurge_count() {
+        let target = TargetId::new("t").unwrap();
+        let fresh = Job::new(target.clone(), urls(&["https://a.example/1"]), None);
+        let again = Job {
+            repurge: 2,
+            ..Job::new(target, urls(&["https://a.example/2"]), None)
+        };
+        let call = urls(&["https://a.example/1", "https://a.example/2"]);
+        let purged = purged_urls(&call, None, [&fresh, &again].into_iter());
+        let counts: Vec<(&str, u32, bool)> = purged
+            .iter()
+            .map(|p| (p.url.as_str(), p.repurge, p.warm))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("https://a.example/1", 0, true),
+                ("https://a.example/2", 2, true)
+            ]
+        );
+    }
+
+    #[test]
+    fn broader_purges_are_followed_up_only_for_a_storms_urls_and_never_warmed() {
+        let none = std::iter::empty();
+        for call in [
+            Action::EVERYTHING,
+            Action::Tags {
+                tags: vec!["t".into()],
+            },
+            Action::Prefixes {
+                prefixes: vec!["https://a.example/blog/".into()],
+            },
+            Action::PostIds {
+                post_ids: vec![1],
+                related: true,
+            },
+        ] {
+            assert!(
+                purged_urls(&call, None, none.clone()).is_empty(),
+                "{call:?}"
+            );
+        }
+        let storm = Storm {
+            urls: vec!["https://a.example/1".into(), "https://a.example/2".into()],
+            broader: Some(Action::EVERYTHING),
+        };
+        let purged = purged_urls(&Action::EVERYTHING, Some(&storm), none.clone());
+        assert_eq!(purged.len(), 2);
+        assert!(purged.iter().all(|p| !p.warm));
+        let tags = Action::Tags {
+            tags: vec!["t".into()],
+        };
+        assert!(purged_urls(&tags, Some(&storm), none).is_empty());
+    }
+}
