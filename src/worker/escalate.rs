@@ -3,13 +3,16 @@
 //! the URLs' common prefix, where the provider takes prefixes and the URLs
 //! share one of at least one whole path segment (`https://a.example/blog/`),
 //! else `everything` — so that a bulk import costs one call, not one per
-//! hundred URLs. Pure, like the coalescer it follows: the broader purge is
-//! merged with the batch's other calls by the coalescer itself (a prefix
-//! drops the URLs it covers, `everything` subsumes every other purge).
+//! hundred URLs. Pure, like the coalescer it follows (but for
+//! [`Storm::say`], which logs and counts): the broader purge is merged with
+//! the batch's other calls by the coalescer itself (a prefix drops the URLs
+//! it covers, `everything` subsumes every other purge).
 
 use super::coalesce::{coalesce, prefix_covers};
 use crate::action::{Action, ActionKind};
 use crate::capability::Capabilities;
+use crate::job::TargetId;
+use crate::telemetry;
 
 /// A batch over its target's `escalate_after`: the URLs it carried and
 /// the broader purge that replaced them, if the provider has one.
@@ -32,6 +35,24 @@ impl Storm {
                 ours.iter().all(|prefix| prefixes.contains(prefix))
             }
             _ => false,
+        }
+    }
+
+    /// Logs and counts the storm of `target`: escalated, at WARN; one its
+    /// provider cannot escalate, once (`refusal_said`).
+    pub fn say(&self, target: &TargetId, after: usize, refusal_said: &mut bool) {
+        let reason = self.reason(after);
+        let urls = self.urls.len();
+        match &self.broader {
+            Some(broader) => {
+                telemetry::escalation(target.as_str());
+                tracing::warn!(target_id = %target, urls, kind = %broader.kind(), %reason, "purge storm: one broader purge instead");
+            }
+            None if !*refusal_said => {
+                *refusal_said = true;
+                tracing::warn!(target_id = %target, urls, %reason, "purge storm not escalated (said once)");
+            }
+            None => {}
         }
     }
 

@@ -88,7 +88,9 @@ enum Held {
 impl TargetWorker {
     /// Runs until `stop` is cancelled. A batch being called when it is
     /// cancelled is finished (within `stop_grace`) and settled first; a
-    /// batch still collecting is given back to the queue.
+    /// batch still collecting is given back to the queue. The target's
+    /// verifier and warmer, if any, run beside the batch loop and end with
+    /// it.
     pub async fn run(self, queue: Queue, stop: CancellationToken) {
         let after = self.after_purge.as_ref();
         telemetry::follow_ups_enabled(
@@ -127,28 +129,14 @@ impl TargetWorker {
                 return;
             };
             if let Some(storm) = &plan.storm {
-                self.say_storm(storm, &mut storm_refusal_said);
+                storm.say(
+                    &self.target,
+                    self.escalate_after.unwrap_or(0),
+                    &mut storm_refusal_said,
+                );
             }
             let purged = self.execute(&queue, batch, plan, &mut pace, &stop).await;
             handoff.purged(purged);
-        }
-    }
-
-    /// Logs and counts a storm: escalated at WARN; one the provider cannot
-    /// escalate, once.
-    fn say_storm(&self, storm: &Storm, refusal_said: &mut bool) {
-        let after = self.escalate_after.unwrap_or(0);
-        let reason = storm.reason(after);
-        match &storm.broader {
-            Some(broader) => {
-                telemetry::escalation(self.target.as_str());
-                tracing::warn!(target_id = %self.target, urls = storm.urls.len(), kind = %broader.kind(), %reason, "purge storm: one broader purge instead");
-            }
-            None if !*refusal_said => {
-                *refusal_said = true;
-                tracing::warn!(target_id = %self.target, urls = storm.urls.len(), %reason, "purge storm not escalated (said once)");
-            }
-            None => {}
         }
     }
 
