@@ -7,6 +7,7 @@
 //! words, never a string a client chose.
 
 pub mod escape;
+pub mod trace;
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 use metrics::{counter, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{LogFormat, LogSettings};
 
@@ -40,14 +43,26 @@ pub fn init(settings: &LogSettings) {
     };
     // No colours: every escape character is escaped on the way out.
     let json = settings.format == LogFormat::Json;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(escape::OneLine::new(std::io::stderr, json))
         .with_ansi(false);
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+    let lines = match settings.format {
+        LogFormat::Json => lines.json().boxed(),
+        LogFormat::Pretty => lines.compact().boxed(),
     };
+    // Spans are for the traces: the log lines stay as they are.
+    #[cfg(feature = "otel")]
+    let lines = lines.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_event()
+    }));
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    #[cfg(feature = "otel")]
+    let subscriber = subscriber.with(trace::from_env());
+    let _ = subscriber.try_init();
+    #[cfg(feature = "otel")]
+    if trace::exporting() {
+        tracing::info!("exporting traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_* variables)");
+    }
 }
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -16,12 +16,14 @@ pub mod limiter;
 mod pace;
 pub mod retry;
 mod settle;
+mod spans;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::action::Action;
 use crate::capability::Capabilities;
@@ -29,6 +31,7 @@ use crate::job::{Job, TargetId};
 use crate::provider::{Provider, ProviderError};
 use crate::queue::{Delivery, Queue, Settlement};
 use crate::telemetry;
+use crate::telemetry::trace::trace_span;
 use crate::units::Rate;
 use after_purge::{AfterPurge, Handoff, PurgedUrl};
 use breaker::BreakerPolicy;
@@ -135,8 +138,9 @@ impl TargetWorker {
                     &mut storm_refusal_said,
                 );
             }
-            let purged = self.execute(&queue, batch, plan, &mut pace, &stop).await;
-            handoff.purged(purged);
+            let (span, _jobs) = spans::for_batch(&self.target, &batch, plan.calls.len());
+            let executing = self.execute(&queue, batch, plan, &mut pace, &stop);
+            handoff.purged(executing.instrument(span).await);
         }
     }
 
@@ -299,8 +303,9 @@ impl TargetWorker {
         call: &Action,
         stop: &CancellationToken,
     ) -> Result<Result<(), ProviderError>, Held> {
+        let span = trace_span!("provider call", target_id = %self.target, kind = %call.kind(), items = call.item_count());
         tokio::select! {
-            result = self.provider.purge(call) => {
+            result = self.provider.purge(call).instrument(span) => {
                 Ok(result.map_err(|error| error.waiting_at_least(self.rate_limited_wait)))
             }
             () = async {
