@@ -104,6 +104,29 @@ impl FollowUpSettings {
     }
 }
 
+impl FollowUpSettings {
+    /// What is on, for `check` (`, verify 5/1s …`); empty when nothing is.
+    pub fn describe(&self) -> String {
+        let mut text = String::new();
+        if self.verify {
+            text.push_str(&format!(
+                ", verify {} (at most {} URLs a batch, {} re-purges, after {})",
+                self.verify_rate,
+                self.verify_max,
+                self.verify_retries,
+                humantime::format_duration(self.verify_delay)
+            ));
+        }
+        if self.warm {
+            text.push_str(&format!(", warm {}", self.warm_rate));
+        }
+        if let Some(after) = self.escalate_after {
+            text.push_str(&format!(", escalate after {after} URLs"));
+        }
+        text
+    }
+}
+
 /// `verify`: `true`/`false`, or a table tuning it (which turns it on).
 fn read_verify(fields: &mut Fields<'_>) -> (bool, Tuning) {
     match fields.raw("verify") {

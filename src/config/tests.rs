@@ -376,6 +376,10 @@ verify = { rate = "1/2s", max = 20, retries = 0, delay = "5s" }
         "default"
     );
     assert_eq!(cdn.escalate_after, Some(50));
+    assert_eq!(
+        cdn.describe(),
+        ", verify 10/1s (at most 100 URLs a batch, 2 re-purges, after 2s), warm 2/1s, escalate after 50 URLs"
+    );
     let edge = &prepared.targets["edge"].settings.follow_up;
     assert!(edge.verify, "a table turns it on");
     assert!(!edge.warm);
