@@ -157,26 +157,27 @@ impl Handoff {
             urls.truncate(self.max_urls);
         }
         let count = urls.len();
-        let sent = match (&self.verify, &self.warm) {
-            (Some(verify), _) => verify.try_send(urls).is_ok(),
+        let full = match (&self.verify, &self.warm) {
+            (Some(verify), _) => is_full(verify.try_send(urls)),
             (None, Some(warm)) => {
                 let not_before = urls.iter().map(|u| u.at).max().unwrap_or_else(Instant::now);
                 let urls: Vec<String> =
                     urls.into_iter().filter(|u| u.warm).map(|u| u.url).collect();
-                urls.is_empty()
-                    || warm
-                        .try_send(Warm {
-                            urls,
-                            not_before: not_before + self.delay,
-                        })
-                        .is_ok()
+                let not_before = not_before + self.delay;
+                !urls.is_empty() && is_full(warm.try_send(Warm { urls, not_before }))
             }
-            (None, None) => true,
+            (None, None) => false,
         };
-        if !sent {
+        if full {
             tracing::warn!(target_id = %self.target, urls = count, "follow-up queue full: these purged URLs are not verified or warmed");
         }
     }
+}
+
+/// Whether a handoff found its queue full (a closed one: the target is
+/// stopping, and nothing is said).
+fn is_full<T>(sent: Result<(), mpsc::error::TrySendError<T>>) -> bool {
+    matches!(sent, Err(mpsc::error::TrySendError::Full(_)))
 }
 
 impl AfterPurge {
@@ -302,5 +303,30 @@ mod tests {
             tags: vec!["t".into()],
         };
         assert!(purged_urls(&tags, Some(&storm), none).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_handoff_never_waits_and_follows_up_at_most_verify_max_urls() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let handoff = Handoff {
+            target: TargetId::new("t").unwrap(),
+            max_urls: 2,
+            delay: Duration::ZERO,
+            verify: Some(tx),
+            warm: None,
+        };
+        let call = urls(&[
+            "https://a.example/1",
+            "https://a.example/2",
+            "https://a.example/3",
+        ]);
+        let purged = || purged_urls(&call, None, std::iter::empty());
+        handoff.purged(purged());
+        handoff.purged(purged());
+        let first = rx.try_recv().expect("the first batch");
+        assert_eq!(first.len(), 2, "verify_max");
+        assert!(rx.try_recv().is_err(), "the second found the queue full");
+        drop(rx);
+        handoff.purged(purged());
     }
 }
