@@ -145,6 +145,16 @@ pub struct Job {
     /// answered can be found in the dead letters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<Uuid>,
+    /// For a job purging again URLs that verification found still cached
+    /// after a purge: how many times they were purged again so far (1 for
+    /// the first re-purge), so that `verify_retries` holds across re-purges.
+    /// 0 (and absent on the wire) for every other job.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repurge: u32,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 impl Job {
@@ -159,6 +169,7 @@ impl Job {
             created_at: now(),
             attempt: 0,
             merged_from: Vec::new(),
+            repurge: 0,
         }
     }
 

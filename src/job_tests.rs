@@ -62,3 +62,17 @@ fn target_ids_are_checked() {
         assert!(TargetId::new(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_repurge_count_is_read_and_written_only_when_there_is_one() {
+    let wire = br#"{"v":1,"id":"0193a6f0-0000-7000-8000-000000000000","target":"blog",
+        "action":{"kind":"urls","urls":["https://a.example/"]},"created_at":"2026-11-23T20:31:00Z",
+        "repurge":2}"#;
+    let job = Job::from_bytes(wire).expect("valid job");
+    assert_eq!(job.repurge, 2);
+    let fresh = Job::new(job.target.clone(), job.action.clone(), None);
+    let text = String::from_utf8(fresh.to_bytes().unwrap()).unwrap();
+    assert!(!text.contains("repurge"), "{text}");
+    let again = Job::from_bytes(&job.to_bytes().unwrap()).unwrap();
+    assert_eq!(again.repurge, 2);
+}

@@ -7,6 +7,7 @@
 //! words, never a string a client chose.
 
 pub mod escape;
+pub mod trace;
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{LogFormat, LogSettings};
 
@@ -40,14 +43,26 @@ pub fn init(settings: &LogSettings) {
     };
     // No colours: every escape character is escaped on the way out.
     let json = settings.format == LogFormat::Json;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(escape::OneLine::new(std::io::stderr, json))
         .with_ansi(false);
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+    let lines = match settings.format {
+        LogFormat::Json => lines.json().boxed(),
+        LogFormat::Pretty => lines.compact().boxed(),
     };
+    // Spans are for the traces: the log lines stay as they are.
+    #[cfg(feature = "otel")]
+    let lines = lines.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_event()
+    }));
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    #[cfg(feature = "otel")]
+    let subscriber = subscriber.with(trace::from_env());
+    let _ = subscriber.try_init();
+    #[cfg(feature = "otel")]
+    if trace::exporting() {
+        tracing::info!("exporting traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_* variables)");
+    }
 }
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -212,6 +227,53 @@ pub fn breaker_open(target: &str, open: bool) {
     gauge!("purgehook_breaker_open", "target" => target.to_string()).set(state);
     if open {
         counter!("purgehook_breaker_opened_total", "target" => target.to_string()).increment(1);
+    }
+}
+
+/// A purged URL was checked: `outcome` is `fresh`, `stale`, `unknown` or
+/// `error`.
+pub fn purge_verified(target: &str, outcome: &'static str) {
+    counter!("purgehook_purges_verified_total", "target" => target.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// URLs were still stale after `verify_retries` re-purges.
+pub fn still_stale(target: &str, urls: usize) {
+    counter!("purgehook_purges_still_stale_total", "target" => target.to_string())
+        .increment(urls as u64);
+}
+
+/// A batch over `escalate_after` URLs became one broader purge.
+pub fn escalation(target: &str) {
+    counter!("purgehook_escalations_total", "target" => target.to_string()).increment(1);
+}
+
+/// A warming request ended: `outcome` is `ok` or `error`.
+pub fn warm_request(target: &str, outcome: &'static str) {
+    counter!("purgehook_warm_requests_total", "target" => target.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Shows the counters of what `target` does after and instead of purges
+/// at 0 from the start, so that dashboards and alerts see them before the
+/// first event.
+pub fn follow_ups_enabled(target: &str, verify: bool, warm: bool, escalate: bool) {
+    let target = target.to_string();
+    if verify {
+        for outcome in ["fresh", "stale", "unknown", "error"] {
+            counter!("purgehook_purges_verified_total", "target" => target.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+        counter!("purgehook_purges_still_stale_total", "target" => target.clone()).increment(0);
+    }
+    if warm {
+        for outcome in ["ok", "error"] {
+            counter!("purgehook_warm_requests_total", "target" => target.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    if escalate {
+        counter!("purgehook_escalations_total", "target" => target).increment(0);
     }
 }
 

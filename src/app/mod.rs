@@ -9,8 +9,11 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 
+use crate::action::ActionKind;
 use crate::capability::Capabilities;
-use crate::config::{ConfigErrors, Loaded, QueueBackendKind, Settings, TargetSettings};
+use crate::config::{
+    ConfigErrors, FollowUpSettings, Loaded, Problems, QueueBackendKind, Settings, TargetSettings,
+};
 use crate::job::TargetId;
 use crate::provider::{self, Configured};
 use crate::queue::{Connect, Queue};
@@ -18,6 +21,7 @@ use crate::receiver::{Limits, LiveRouting, OpsState, ReceiverState, Routing, ops
 use crate::rules::RuleSet;
 use crate::shutdown::Shutdown;
 use crate::source::{self, Source};
+use crate::worker::after_purge::{AfterPurge, VerifyPolicy, WarmPolicy};
 use crate::worker::breaker::BreakerPolicy;
 use crate::worker::retry::RetryPolicy;
 use crate::worker::{Crew, MAX_PAUSE, Staffed, TargetWorker};
@@ -44,6 +48,8 @@ pub struct Prepared {
     pub targets: BTreeMap<TargetId, Target>,
     /// The rules.
     pub rules: RuleSet,
+    /// The client of the targets' verification and warming requests.
+    pub probe_client: reqwest::Client,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -70,8 +76,9 @@ impl Prepared {
             settings,
             mut problems,
         } = loaded;
-        let client = match provider::client() {
-            Ok(client) => client,
+        let clients = provider::client().and_then(|c| Ok((c, provider::probe_client()?)));
+        let (client, probe_client) = match clients {
+            Ok(clients) => clients,
             Err(error) => {
                 problems.at("", format!("cannot set up the HTTP client: {error}"));
                 return Err(problems.into_errors());
@@ -84,6 +91,7 @@ impl Prepared {
             let configured =
                 provider::registry::configure(id, name, &target.options, &client, &mut problems);
             if let Some(provider) = configured {
+                check_follow_ups(id, target, &provider.capabilities, &mut problems);
                 let settings = target.clone();
                 targets.insert(id.clone(), Target { settings, provider });
             }
@@ -100,6 +108,7 @@ impl Prepared {
             sources,
             targets,
             rules,
+            probe_client,
         })
     }
 
@@ -140,8 +149,60 @@ impl Prepared {
                     .rate
                     .map_or(defaults.rate_limited_wait, |rate| rate.period)
                     .min(MAX_PAUSE),
+                escalate_after: target.settings.follow_up.escalate_after,
+                after_purge: after_purge(&target.settings.follow_up, &self.probe_client),
             })
             .collect()
+    }
+}
+
+/// What a target does after a URL purge, if anything.
+fn after_purge(settings: &FollowUpSettings, client: &reqwest::Client) -> Option<AfterPurge> {
+    if !settings.verify && !settings.warm {
+        return None;
+    }
+    Some(AfterPurge {
+        client: client.clone(),
+        delay: settings.verify_delay,
+        max_urls: settings.verify_max,
+        verify: settings.verify.then_some(VerifyPolicy {
+            rate: settings.verify_rate,
+            retries: settings.verify_retries,
+        }),
+        warm: settings.warm.then_some(WarmPolicy {
+            rate: settings.warm_rate,
+        }),
+    })
+}
+
+/// Checks that a target's provider can do what its follow-up keys ask:
+/// verification and warming follow URL purges; escalation needs a broader
+/// purge (prefixes or everything).
+fn check_follow_ups(
+    id: &TargetId,
+    target: &TargetSettings,
+    caps: &Capabilities,
+    problems: &mut Problems,
+) {
+    let follow_up = &target.follow_up;
+    let provider = caps.provider;
+    for (key, on) in [("verify", follow_up.verify), ("warm", follow_up.warm)] {
+        if on && !caps.supports(ActionKind::Urls) {
+            problems.at(
+                format!("targets.{id}.{key}"),
+                format!("the {provider} provider purges no URLs, so there is nothing to {key}; it takes {}", caps.kind_names()),
+            );
+        }
+    }
+    let broader = caps.supports(ActionKind::Prefixes) || caps.supports(ActionKind::Everything);
+    if follow_up.escalate_after.is_some() && !broader {
+        problems.at(
+            format!("targets.{id}.escalate_after"),
+            format!(
+                "the {provider} provider takes neither prefixes nor everything, so a storm cannot become a broader purge; it takes {}",
+                caps.kind_names()
+            ),
+        );
     }
 }
 
@@ -249,6 +310,7 @@ impl Application {
             sources,
             targets,
             rules,
+            ..
         } = prepared;
         let routing = role.receives().then(|| {
             LiveRouting::new(Routing {

@@ -118,10 +118,11 @@ fn targets(out: &mut String, prepared: &Prepared) {
         let capabilities = &target.provider.capabilities;
         let _ = writeln!(
             out,
-            "  {id}: {} ({}), window {}{rate}; accepts {}",
+            "  {id}: {} ({}), window {}{rate}{}; accepts {}",
             capabilities.provider,
             target.provider.provider.describe(),
             humantime::format_duration(window),
+            target.settings.follow_up.describe(),
             capabilities.kind_names()
         );
     }

@@ -19,12 +19,15 @@ pub fn run(config: &Path, role: Role) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let app = Application::build(prepared, role).await?;
         let shutdown = Shutdown::new();
         shutdown.on_signals();
         app.run_until_stopped(shutdown).await
-    })?;
+    });
+    // The spans still buffered (with the `otel` feature), whatever the end.
+    telemetry::trace::shutdown();
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,6 +10,7 @@ use toml::{Table, Value};
 
 use super::error::Problems;
 use super::fields::{Fields, Read, type_name};
+use super::follow_up::FollowUpSettings;
 use crate::secret::Secret;
 use crate::units::{HumaneDuration, Rate};
 
@@ -91,10 +92,25 @@ pub struct TargetSettings {
     pub rate: Option<Rate>,
     /// Attempts before dead-lettering; `[worker] max_attempts` when absent.
     pub max_attempts: Option<u32>,
+    /// Verification, re-warming and storm escalation.
+    pub follow_up: FollowUpSettings,
 }
 
 /// The keys every target has.
-pub const TARGET_KEYS: &[&str] = &["provider", "window", "rate", "max_attempts"];
+pub const TARGET_KEYS: &[&str] = &[
+    "provider",
+    "window",
+    "rate",
+    "max_attempts",
+    "verify",
+    "verify_rate",
+    "verify_max",
+    "verify_retries",
+    "verify_delay",
+    "warm",
+    "warm_rate",
+    "escalate_after",
+];
 
 impl TargetSettings {
     pub(super) fn read(mut fields: Fields<'_>) -> Self {
@@ -102,6 +118,7 @@ impl TargetSettings {
         let window: Option<HumaneDuration> = fields.value_or("window", None);
         let rate = fields.value_or("rate", None);
         let max_attempts = fields.value_or("max_attempts", None);
+        let follow_up = FollowUpSettings::read(&mut fields);
         let path = fields.path().to_string();
         Self {
             provider,
@@ -113,6 +130,7 @@ impl TargetSettings {
             window: window.map(|duration| duration.0),
             rate,
             max_attempts,
+            follow_up,
         }
     }
 }

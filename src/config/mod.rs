@@ -12,6 +12,7 @@ mod entries;
 mod env_override;
 mod error;
 mod fields;
+mod follow_up;
 mod sections;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use toml::{Table, Value};
 pub use entries::{RuleSettings, SOURCE_KEYS, SourceSettings, TARGET_KEYS, TargetSettings, Unread};
 pub use error::{ConfigError, ConfigErrors, Overrides, Problems};
 pub use fields::{Fields, Invalid, Read, type_name, unknown_key_message};
+pub use follow_up::FollowUpSettings;
 pub use sections::{
     AmqpQueueType, DedupeSettings, LogFormat, LogSettings, MIN_TOKEN_CHARS, QueueBackendKind,
     QueueSettings, ServerSettings, WorkerSettings,

@@ -343,3 +343,118 @@ secrets = ["env:PURGEHOOK_TEST_UNSET_GITHUB_SECRET", "literal", "env:PURGEHOOK_T
         ]
     );
 }
+
+#[test]
+fn follow_up_keys_read_flat_or_as_a_verify_table_with_defaults() {
+    let prepared = parse(
+        r#"
+[targets.cdn]
+provider = "cloudflare"
+zone_id = "z"
+api_token = "t"
+verify = true
+verify_rate = "10/s"
+warm = true
+escalate_after = 50
+
+[targets.edge]
+provider = "varnish"
+base_url = "http://127.0.0.1:6081"
+verify = { rate = "1/2s", max = 20, retries = 0, delay = "5s" }
+"#,
+    )
+    .expect("valid");
+    let cdn = &prepared.targets["cdn"].settings.follow_up;
+    assert!(cdn.verify && cdn.warm);
+    assert_eq!(cdn.verify_rate.interval(), Duration::from_millis(100));
+    assert_eq!(cdn.verify_max, 100, "default");
+    assert_eq!(cdn.verify_retries, 2, "default");
+    assert_eq!(cdn.verify_delay, Duration::from_secs(2), "default");
+    assert_eq!(
+        cdn.warm_rate.interval(),
+        Duration::from_millis(500),
+        "default"
+    );
+    assert_eq!(cdn.escalate_after, Some(50));
+    assert_eq!(
+        cdn.describe(),
+        ", verify 10/1s (at most 100 URLs a batch, 2 re-purges, after 2s), warm 2/1s, escalate after 50 URLs"
+    );
+    let edge = &prepared.targets["edge"].settings.follow_up;
+    assert!(edge.verify, "a table turns it on");
+    assert!(!edge.warm);
+    assert_eq!(edge.verify_rate.interval(), Duration::from_secs(2));
+    assert_eq!(
+        (edge.verify_max, edge.verify_retries, edge.verify_delay),
+        (20, 0, Duration::from_secs(5))
+    );
+    assert_eq!(edge.escalate_after, None);
+    let workers = prepared.workers();
+    let cdn_worker = workers.iter().find(|w| w.target == "cdn").unwrap();
+    assert_eq!(cdn_worker.escalate_after, Some(50));
+    let after = cdn_worker.after_purge.as_ref().expect("follow-ups");
+    assert!(after.verify.is_some() && after.warm.is_some());
+}
+
+#[test]
+fn follow_up_keys_a_provider_cannot_honour_are_errors_naming_the_target_and_key() {
+    let lines = error_lines(
+        r#"
+[targets.tasks]
+provider = "cache_tasks"
+base_url = "https://cms.example.com/api"
+token = "t"
+escalate_after = 50
+
+[targets.shop]
+provider = "wpengine"
+install_id = "i"
+username = "u"
+password = "p"
+verify = true
+warm = true
+escalate_after = 10
+"#,
+    );
+    let at = |path: &str| lines.iter().find(|l| l.starts_with(path)).cloned();
+    let tasks = at("targets.tasks.escalate_after:").expect("escalation refused");
+    assert!(tasks.contains("neither prefixes nor everything"), "{tasks}");
+    let verify = at("targets.shop.verify:").expect("verify refused");
+    assert!(verify.contains("purges no URLs"), "{verify}");
+    assert!(at("targets.shop.warm:").is_some(), "{lines:?}");
+    assert!(
+        at("targets.shop.escalate_after").is_none(),
+        "WP Engine purges everything: {lines:?}"
+    );
+}
+
+#[test]
+fn bad_follow_up_values_are_named() {
+    let lines = error_lines(
+        r#"
+[targets.cdn]
+provider = "log"
+verify = { rate = "fast", dealy = "1s", retries = 1 }
+verify_retries = 4
+verify_max = 0
+escalate_after = 0
+warm = "yes"
+"#,
+    );
+    let joined = lines.join("\n");
+    for expected in [
+        "targets.cdn.verify.rate: expected a rate",
+        "targets.cdn.verify.dealy: unknown key (did you mean `delay`?)",
+        "targets.cdn.verify_retries: given twice: as verify_retries and as verify.retries",
+        "targets.cdn.verify_max: must be between 1 and 10000, got 0",
+        "targets.cdn.escalate_after: must be at least 1",
+        "targets.cdn.warm: invalid type",
+    ] {
+        assert!(joined.contains(expected), "{expected:?} not in\n{joined}");
+    }
+    let wrong = error_lines("[targets.cdn]\nprovider = \"log\"\nverify = 3\n");
+    assert!(
+        wrong[0].contains("expected true, false or a table"),
+        "{wrong:?}"
+    );
+}

@@ -33,6 +33,22 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// Timeout of one request of a purge's follow-ups (verification, warming).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client of a purge's follow-ups: requests to the purged pages
+/// themselves, through their cache. It follows no redirect (a cache's
+/// answer is read as it is) and waits at most 10 s for an answer.
+pub fn probe_client() -> Result<reqwest::Client, reqwest::Error> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("purgehook/", env!("CARGO_PKG_VERSION")))
+        .timeout(PROBE_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// A provider's answer, read in full (up to [`MAX_ANSWER_BYTES`]).
 #[derive(Debug)]
 pub struct Answer {

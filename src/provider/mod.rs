@@ -25,7 +25,7 @@ use async_trait::async_trait;
 
 use crate::action::Action;
 
-pub use http::{MAX_ANSWER_BYTES, MAX_RETRY_AFTER, client, retry_after};
+pub use http::{MAX_ANSWER_BYTES, MAX_RETRY_AFTER, client, probe_client, retry_after};
 pub use registration::{Context, Registration};
 pub use registry::Configured;
 

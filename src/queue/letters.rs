@@ -17,6 +17,8 @@ pub struct Delivery {
     pub job: Job,
     /// The backend's handle for settling it.
     pub tag: DeliveryTag,
+    /// The trace the job's message came with (AMQP headers, `otel` only).
+    pub trace: crate::telemetry::trace::Parent,
 }
 
 /// A backend's handle on a delivery.

@@ -7,6 +7,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::ReceiverState;
 use super::dead_letters;
@@ -16,6 +17,7 @@ use crate::action::Action;
 use crate::capability::Refusal;
 use crate::job::{Job, TargetId};
 use crate::telemetry;
+use crate::telemetry::trace::trace_span;
 
 /// Registers the routes.
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -99,7 +101,13 @@ async fn purge(
     let job = purge_job(body, &state).inspect_err(|error| {
         tracing::warn!(code = error.code_name(), %error, "purge request refused");
     })?;
-    if let Err(error) = state.queue.publish(std::slice::from_ref(&job)).await {
+    let span = trace_span!("event", source = "api", job_id = %job.id, target_id = %job.target);
+    let published = state
+        .queue
+        .publish(std::slice::from_ref(&job))
+        .instrument(span)
+        .await;
+    if let Err(error) = published {
         tracing::error!(%error, "cannot queue purge request; answered 503");
         return Err(ReceiveError::Unavailable);
     }

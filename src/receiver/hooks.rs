@@ -12,6 +12,7 @@ use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
 use serde_json::json;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::error::{ReceiveError, quoted};
@@ -20,6 +21,7 @@ use crate::queue::{DeliveryKey, Published};
 use crate::rules::Routed;
 use crate::source::{Event, Inbound, Received};
 use crate::telemetry;
+use crate::telemetry::trace::trace_span;
 
 /// The handler.
 pub async fn receive(
@@ -85,7 +87,17 @@ async fn handle(
     }
     let key = DeliveryKey::new(source_id, event.delivery_id.as_deref(), &inbound.body);
     let status = StatusCode::from_u16(source.accepted_status()).unwrap_or(StatusCode::ACCEPTED);
-    accept(source_id, &event, routed, (event_id, key, status), state).await
+    let span = trace_span!(
+        "event",
+        source = %source_id,
+        event_type = %event.event_type,
+        delivery_id = event.delivery_id.as_deref().unwrap_or(""),
+        %event_id,
+        jobs = routed.jobs.len(),
+    );
+    accept(source_id, &event, routed, (event_id, key, status), state)
+        .instrument(span)
+        .await
 }
 
 /// 200: the same delivery was accepted before; nothing is queued again.

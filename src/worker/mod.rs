@@ -4,21 +4,27 @@
 //! deliveries — acknowledged only once their calls succeeded, or once the
 //! failed part was durably queued for retry or dead-lettered. A settlement
 //! the queue refuses is tried again, its deliveries held: the batch is not
-//! called twice (`settle.rs`).
+//! called twice (`settle.rs`). A batch over the target's `escalate_after`
+//! URLs becomes one broader purge (`escalate.rs`); the URLs a batch purged
+//! are handed to the target's verifier and warmer (`after_purge/`).
 
+pub mod after_purge;
 pub mod breaker;
 pub mod coalesce;
 mod crew;
+pub mod escalate;
 pub mod limiter;
 mod pace;
 pub mod retry;
 mod settle;
+mod spans;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::action::Action;
 use crate::capability::Capabilities;
@@ -26,9 +32,12 @@ use crate::job::{Job, TargetId};
 use crate::provider::{Provider, ProviderError};
 use crate::queue::{Delivery, Queue, Settlement};
 use crate::telemetry;
+use crate::telemetry::trace::trace_span;
 use crate::units::Rate;
+use after_purge::{AfterPurge, Handoff, PurgedUrl};
 use breaker::BreakerPolicy;
 pub use crew::{Changes, Crew, Staffed};
+use escalate::Storm;
 use pace::Pace;
 use retry::{Decision, RetryPolicy};
 
@@ -60,6 +69,16 @@ pub struct TargetWorker {
     pub breaker: BreakerPolicy,
     /// How long a 429 without `Retry-After` holds the target's calls.
     pub rate_limited_wait: Duration,
+    /// A batch with more URLs than this becomes one broader purge.
+    pub escalate_after: Option<usize>,
+    /// Verification and warming of the URLs purged, if any.
+    pub after_purge: Option<AfterPurge>,
+}
+
+/// A merged batch's calls, and the storm it was, if it was one.
+struct Plan {
+    calls: Vec<Action>,
+    storm: Option<Storm>,
 }
 
 /// Why the rest of a batch was not called now.
@@ -74,20 +93,68 @@ enum Held {
 impl TargetWorker {
     /// Runs until `stop` is cancelled. A batch being called when it is
     /// cancelled is finished (within `stop_grace`) and settled first; a
-    /// batch still collecting is given back to the queue.
+    /// batch still collecting is given back to the queue. The target's
+    /// verifier and warmer, if any, run beside the batch loop and end with
+    /// it.
     pub async fn run(self, queue: Queue, stop: CancellationToken) {
+        let after = self.after_purge.as_ref();
+        telemetry::follow_ups_enabled(
+            self.target.as_str(),
+            after.is_some_and(|a| a.verify.is_some()),
+            after.is_some_and(|a| a.warm.is_some()),
+            self.escalate_after.is_some(),
+        );
+        let (handoff, follow_ups) = match after {
+            Some(after) => {
+                let (handoff, tasks) = after.start(&self.target, &queue, &stop);
+                (handoff, Some(tasks))
+            }
+            None => (Handoff::none(&self.target), None),
+        };
+        let follow_ups = async {
+            if let Some(tasks) = follow_ups {
+                tasks.await;
+            }
+        };
+        tokio::join!(self.batches(queue, handoff, stop.clone()), follow_ups);
+    }
+
+    /// The batch loop: collect, merge, call, settle, until `stop`.
+    async fn batches(&self, queue: Queue, handoff: Handoff, stop: CancellationToken) {
         let documented = self.capabilities.default_rate;
         let mut pace = Pace::new(self.rate, documented, self.breaker);
+        let mut storm_refusal_said = false;
         loop {
             let first = tokio::select! {
                 () = stop.cancelled() => return,
                 delivery = queue.next(&self.target, None) => delivery,
             };
             let Some(first) = first else { continue };
-            let Some((batch, calls)) = self.collect(&queue, first, &pace, &stop).await else {
+            let Some((batch, plan)) = self.collect(&queue, first, &pace, &stop).await else {
                 return;
             };
-            self.execute(&queue, batch, calls, &mut pace, &stop).await;
+            if let Some(storm) = &plan.storm {
+                storm.say(
+                    &self.target,
+                    self.escalate_after.unwrap_or(0),
+                    &mut storm_refusal_said,
+                );
+            }
+            let (span, _jobs) = spans::for_batch(&self.target, &batch, plan.calls.len());
+            let executing = self.execute(&queue, batch, plan, &mut pace, &stop);
+            handoff.purged(executing.instrument(span).await);
+        }
+    }
+
+    /// The calls that cover a batch: merged, then escalated if it is a storm.
+    fn plan(&self, batch: &[Delivery]) -> Plan {
+        let calls = coalesce::coalesce(batch.iter().map(|d| &d.job.action), &self.capabilities);
+        match self.escalate_after {
+            Some(after) => {
+                let (calls, storm) = escalate::escalate(calls, &self.capabilities, after);
+                Plan { calls, storm }
+            }
+            None => Plan { calls, storm: None },
         }
     }
 
@@ -102,7 +169,7 @@ impl TargetWorker {
         first: Delivery,
         pace: &Pace,
         stop: &CancellationToken,
-    ) -> Option<(Vec<Delivery>, Vec<Action>)> {
+    ) -> Option<(Vec<Delivery>, Plan)> {
         let mut batch = vec![first];
         let mut close_at = Instant::now() + self.window;
         loop {
@@ -129,30 +196,31 @@ impl TargetWorker {
                     None => {}
                 },
             }
-            let calls = coalesce::coalesce(batch.iter().map(|d| &d.job.action), &self.capabilities);
-            let Some(call) = calls.first() else {
-                return Some((batch, calls));
+            let plan = self.plan(&batch);
+            let Some(call) = plan.calls.first() else {
+                return Some((batch, plan));
             };
             match pace.try_acquire(call) {
-                Ok(()) => return Some((batch, calls)),
+                Ok(()) => return Some((batch, plan)),
                 Err(ready_at) => close_at = ready_at,
             }
         }
     }
 
-    /// Calls and settles one batch, the first call's slot already taken.
+    /// Calls and settles one batch, the first call's slot already taken;
+    /// returns the URLs it purged.
     async fn execute(
         &self,
         queue: &Queue,
         batch: Vec<Delivery>,
-        calls: Vec<Action>,
+        plan: Plan,
         pace: &mut Pace,
         stop: &CancellationToken,
-    ) {
+    ) -> Vec<PurgedUrl> {
         tracing::info!(
             target_id = %self.target,
             jobs = batch.len(),
-            calls = calls.len(),
+            calls = plan.calls.len(),
             "purging merged batch"
         );
         telemetry::batch(self.target.as_str(), batch.len());
@@ -160,9 +228,11 @@ impl TargetWorker {
             ack: batch.iter().map(|d| d.tag.clone()).collect(),
             ..Settlement::default()
         };
-        self.call_all(&batch, calls, pace, stop, &mut settlement)
+        let purged = self
+            .call_all(&batch, plan, pace, stop, &mut settlement)
             .await;
         settle::settle(queue, &self.target, settlement, stop).await;
+        purged
     }
 
     /// Makes the calls of a batch in turn. After a stop no new call starts,
@@ -170,17 +240,19 @@ impl TargetWorker {
     /// cancelled; after a `Retry-After` or with the breaker open, the next
     /// calls wait in the queue. Either way the calls not done are queued
     /// again (same attempt), due a window before calls resume, to be in the
-    /// batch that goes out then.
+    /// batch that goes out then. Returns the URLs the calls that succeeded
+    /// purged.
     async fn call_all(
         &self,
         batch: &[Delivery],
-        calls: Vec<Action>,
+        plan: Plan,
         pace: &mut Pace,
         stop: &CancellationToken,
         settlement: &mut Settlement,
-    ) {
+    ) -> Vec<PurgedUrl> {
         let attempt = batch.iter().map(|d| d.job.attempt).max().unwrap_or(0);
-        let mut calls = calls.into_iter().enumerate();
+        let mut purged = Vec::new();
+        let mut calls = plan.calls.into_iter().enumerate();
         while let Some((index, call)) = calls.next() {
             let held = match index {
                 0 => None,
@@ -204,6 +276,8 @@ impl TargetWorker {
                     pace.record_success(&self.target);
                     telemetry::provider_call(self.target.as_str(), "ok", took);
                     tracing::info!(target_id = %self.target, kind = %call.kind(), items = call.item_count(), "purged");
+                    let jobs = batch.iter().map(|d| &d.job);
+                    purged.extend(after_purge::purged_urls(&call, plan.storm.as_ref(), jobs));
                 }
                 Ok(Err(error)) => {
                     pace.record_failure(&self.target, &error);
@@ -221,10 +295,11 @@ impl TargetWorker {
                             .retry
                             .push((self.follow_up(batch, call, attempt), due));
                     }
-                    return;
+                    return purged;
                 }
             }
         }
+        purged
     }
 
     /// How long each job of a batch waited, from its event to this call.
@@ -246,8 +321,9 @@ impl TargetWorker {
         call: &Action,
         stop: &CancellationToken,
     ) -> Result<Result<(), ProviderError>, Held> {
+        let span = trace_span!("provider call", target_id = %self.target, kind = %call.kind(), items = call.item_count());
         tokio::select! {
-            result = self.provider.purge(call) => {
+            result = self.provider.purge(call).instrument(span) => {
                 Ok(result.map_err(|error| error.waiting_at_least(self.rate_limited_wait)))
             }
             () = async {
@@ -320,6 +396,7 @@ impl TargetWorker {
             [only] if only.job.action == call => only.job.clone(),
             _ => Job {
                 merged_from: covered(batch),
+                repurge: batch.iter().map(|d| d.job.repurge).max().unwrap_or(0),
                 ..Job::new(self.target.clone(), call, event)
             },
         };

@@ -8,6 +8,7 @@ mod cluster;
 mod dedupe;
 mod durability;
 mod fakes;
+mod follow_ups;
 mod full_disk;
 mod github_action;
 mod helpers;

@@ -230,6 +230,8 @@ fn worker(target: &str, provider: Arc<Scripted>, breaker_failures: u32) -> Targe
             max_cooldown: Duration::from_secs(60),
         },
         rate_limited_wait: Duration::from_secs(30),
+        escalate_after: None,
+        after_purge: None,
     }
 }
 

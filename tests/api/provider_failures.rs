@@ -119,6 +119,8 @@ async fn a_429_without_retry_after_waits_the_floor_before_the_next_call() {
             max_cooldown: Duration::from_secs(60),
         },
         rate_limited_wait: Duration::from_secs(30),
+        escalate_after: None,
+        after_purge: None,
     };
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(worker.run(queue.clone(), stop.clone()));

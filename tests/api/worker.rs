@@ -254,6 +254,8 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
             max_cooldown: Duration::from_secs(300),
         },
         rate_limited_wait: Duration::from_secs(30),
+        escalate_after: None,
+        after_purge: None,
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(worker.run(queue.clone(), stop.clone()));

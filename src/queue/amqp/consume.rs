@@ -15,7 +15,7 @@ use lapin::{BasicProperties, Channel};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{AmqpQueue, letters};
+use super::{AmqpQueue, letters, trace_headers};
 use crate::job::{Job, TargetId};
 use crate::queue::{Delivery, DeliveryTag, QueueError};
 
@@ -169,9 +169,11 @@ impl AmqpQueue {
                 .await?;
             let reason = match Job::from_bytes(&delivery.data) {
                 Ok(job) if job.target == *target => {
+                    let trace = trace_headers::parent(&delivery.properties);
                     return Some(Delivery {
                         job,
                         tag: DeliveryTag::Amqp(delivery.acker),
+                        trace,
                     });
                 }
                 Ok(job) => format!(

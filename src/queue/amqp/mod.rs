@@ -12,6 +12,7 @@ mod keeper;
 mod letters;
 mod spool;
 pub mod topology;
+mod trace_headers;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -238,7 +239,7 @@ impl AmqpQueue {
             &exchange,
             job.target.as_str(),
             &encode(job)?,
-            properties(&id),
+            trace_headers::with_current(properties(&id)),
         )
         .await
     }

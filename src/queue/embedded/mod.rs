@@ -252,6 +252,7 @@ impl EmbeddedQueue {
                 Ok(Delivery {
                     job,
                     tag: DeliveryTag::Embedded(seq),
+                    trace: Default::default(),
                 })
             }
             Some((not_before, _)) => Err((notify, Some(Duration::from_millis(not_before - now)))),

@@ -3,6 +3,7 @@
 pub mod async_jobs;
 pub mod bigscoots;
 pub mod brilliant;
+pub mod cdn;
 pub mod wpengine;
 
 use wiremock::Request;
