@@ -186,8 +186,12 @@ async fn losing_the_receivers_node_keeps_deliveries_flowing_and_nothing_is_lost(
             break;
         }
         if Instant::now() > deadline {
+            let spooled = match &receiver.queue {
+                purgehook::queue::Queue::Amqp(queue) => queue.spooled(),
+                purgehook::queue::Queue::Embedded(_) => 0,
+            };
             panic!(
-                "{} accepted deliveries never purged (first: {:?}); the broker says:\n{}",
+                "{} accepted deliveries never purged (first: {:?}); {spooled} still in the receiver's spool; the broker says:\n{}",
                 missing.len(),
                 &missing[..missing.len().min(10)],
                 cluster.describe(2)
