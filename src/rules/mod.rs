@@ -16,7 +16,7 @@ use crate::capability::Capabilities;
 use crate::config::{Problems, RuleSettings};
 use crate::job::{Job, TargetId};
 use crate::source::{Event, EventData, Unverified};
-use crate::template::{Compiled, TemplateError, compile};
+use crate::template::{Compiled, TemplateError, compile, lazy_json};
 use action::ActionTemplate;
 pub use render::RenderError;
 
@@ -121,7 +121,7 @@ impl RuleSet {
 
     fn route_data(&self, event: &EventData) -> Result<Routed, RouteError> {
         let ctx = minijinja::context! {
-            payload => Value::from_serialize(&event.payload),
+            payload => lazy_json(&event.payload),
             headers => Value::from_serialize(&event.headers),
             query => Value::from_serialize(&event.query),
             event => Value::from_serialize(event.reference()),

@@ -6,13 +6,15 @@
 //! (`{{ headers['x-shopify-topic'] }}`), `sign` and `route --event` put the
 //! event there, as the sender does.
 
+use std::sync::Arc;
+
 use minijinja::value::Value;
 use wildmatch::WildMatch;
 
 use super::scheme::Signed;
 use super::{EventData, Inbound, Received, VerifyError, event_data};
 use crate::config::{Fields, Read};
-use crate::template::{Compiled, compile_template};
+use crate::template::{Compiled, compile_template, lazy_json};
 
 /// A header name from the configuration: a non-empty HTTP token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +98,9 @@ impl Naming {
         inbound: &Inbound,
         payload: serde_json::Value,
     ) -> Result<Received<EventData>, VerifyError> {
+        let payload = Arc::new(payload);
         let ctx = minijinja::context! {
-            payload => Value::from_serialize(&payload),
+            payload => lazy_json(&payload),
             headers => Value::from_serialize(&inbound.headers),
             query => Value::from_serialize(&inbound.query),
         };

@@ -64,8 +64,8 @@ pub struct EventData {
     pub event_type: String,
     /// The sender's delivery id, when it sends one.
     pub delivery_id: Option<String>,
-    /// The parsed body.
-    pub payload: serde_json::Value,
+    /// The parsed body, shared with the templates that read it.
+    pub payload: Arc<serde_json::Value>,
     /// The delivery's headers, lower-case names.
     pub headers: BTreeMap<String, String>,
     /// The hook URL's query parameters.
@@ -313,14 +313,14 @@ fn event_data(
     source: &str,
     event_type: String,
     delivery_id: Option<String>,
-    payload: serde_json::Value,
+    payload: impl Into<Arc<serde_json::Value>>,
     inbound: &Inbound,
 ) -> EventData {
     EventData {
         source: source.to_string(),
         event_type,
         delivery_id,
-        payload,
+        payload: payload.into(),
         headers: inbound.headers.clone(),
         query: inbound.query.clone(),
     }

@@ -1,6 +1,7 @@
 //! The expression language of rule conditions, action values and the
 //! `http` provider's requests: minijinja (Jinja syntax) with purgehook's
-//! helpers, and the translation of a value template
+//! helpers, a parsed payload seen without converting it ([`lazy_json`]),
+//! and the translation of a value template
 //! (`"https://site/{{ payload.slug }}/"`) into one expression, so that every
 //! value is compiled once, when the configuration loads. One environment
 //! serves the whole process. This module imports nothing from the rest of
@@ -18,6 +19,9 @@ use std::sync::{Arc, LazyLock, Mutex};
 use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use regex_lite::Regex;
+
+mod json;
+pub use json::lazy_json;
 
 /// A compiled expression, valid for the whole process.
 pub type Compiled = minijinja::Expression<'static, 'static>;
@@ -175,6 +179,9 @@ fn regex_replace(value: String, pattern: String, replacement: String) -> Result<
 fn matching(value: String, pattern: String) -> Result<bool, Error> {
     Ok(regex(&pattern)?.is_match(&value))
 }
+
+#[cfg(test)]
+mod json_tests;
 
 #[cfg(test)]
 mod tests {

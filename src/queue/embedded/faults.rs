@@ -126,7 +126,9 @@ impl EmbeddedQueue {
                 .open(path)?;
             let file = FileBackend::new(file)?;
             let switch = switch.clone();
-            Database::builder().create_with_backend(Faulty { file, switch })
+            Database::builder()
+                .set_cache_size(super::recovery::CACHE_BYTES)
+                .create_with_backend(Faulty { file, switch })
         });
         EmbeddedQueue::open_with(dir, opener).await
     }

@@ -53,9 +53,15 @@ impl Health {
 /// fails on demand.
 pub(super) type Opener = Arc<dyn Fn(&Path) -> Result<Database, redb::DatabaseError> + Send + Sync>;
 
+/// redb's page cache. Its default (1 GiB) lets the process grow with the
+/// file; the queue's working set is the tail of the job table and the
+/// dedupe keys of the last deliveries, and reads past the cache come from
+/// the OS's page cache (BENCHMARKS.md, "Ingest CPU and memory").
+pub(super) const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The opener of a real file.
 pub(super) fn create() -> Opener {
-    Arc::new(|path: &Path| Database::create(path))
+    Arc::new(|path: &Path| Database::builder().set_cache_size(CACHE_BYTES).create(path))
 }
 
 /// Why the store cannot write, and when it tries again.
