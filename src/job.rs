@@ -185,6 +185,13 @@ impl Job {
 
     /// Parses and validates a job from the wire: schema version, shape and action.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvalidJob> {
+        // A valid job in one pass (the common case); whatever that pass
+        // refuses is read again below, for an error that names its field.
+        if let Ok(job) = serde_json::from_slice::<Job>(bytes) {
+            if job.v == SCHEMA_VERSION && job.action.validate().is_ok() {
+                return Ok(job);
+            }
+        }
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| InvalidJob::NotJson(e.to_string()))?;
         match value.get("v") {
