@@ -15,6 +15,7 @@ mod api;
 mod dead_letters;
 mod error;
 mod health;
+mod history;
 mod hooks;
 pub mod limits;
 mod request;
@@ -82,6 +83,8 @@ pub struct ReceiverState {
     pub dedupe_window: std::time::Duration,
     /// Timeouts and per-client limits.
     pub limits: Limits,
+    /// The purge history (records events; answers `/api/v1/history`).
+    pub history: crate::history::History,
 }
 
 /// Builds the receiver's HTTP server on `listener`. It does not handle
