@@ -12,6 +12,7 @@ mod follow_ups;
 mod full_disk;
 mod github_action;
 mod helpers;
+mod history;
 mod hooks;
 mod hostile;
 mod hostile_limits;
