@@ -353,6 +353,8 @@ impl Application {
                     limits: Limits::new(&settings.server),
                     dedupe_window: settings.dedupe.window,
                     history: history.clone(),
+                    status_listen: settings.server.status_listen.clone(),
+                    status_port: None,
                 };
                 server(listener, state, ops)?
             }

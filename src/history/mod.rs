@@ -158,6 +158,17 @@ impl History {
         Ok(query::select(records, query))
     }
 
+    /// Every record of the last `window`, newest first (the status page's).
+    pub async fn recent(&self, window: Duration) -> Result<Vec<Record>, HistoryError> {
+        let inner = self
+            .inner
+            .as_ref()
+            .ok_or(HistoryError::Off("[history] is off"))?;
+        let now_ms = u64::try_from(now().as_millisecond()).unwrap_or(0);
+        let since_ms = now_ms.saturating_sub(window.min(inner.retention).as_millis() as u64);
+        Ok(inner.store.read(since_ms).await?)
+    }
+
     /// An event accepted: one record for it, one per job (with its rule).
     pub fn accepted(&self, event_id: Uuid, jobs: &[Job], rules: &[String]) {
         if !self.is_on() {
