@@ -110,6 +110,22 @@ struct PurgeCli {
     action: ActionArgs,
 }
 
+impl HistoryCli {
+    fn run(&self, config: &std::path::Path) -> anyhow::Result<ExitCode> {
+        let pairs = [
+            ("url", &self.url),
+            ("event", &self.event),
+            ("job", &self.job),
+            ("target", &self.target),
+            ("since", &self.since),
+        ];
+        let pairs = pairs
+            .iter()
+            .filter_map(|(name, value)| Some((*name, value.as_deref()?)));
+        cmd::history::run(config, pairs, self.json)
+    }
+}
+
 #[derive(Subcommand)]
 enum DlqCommand {
     /// Print the dead letters: id, target, action, attempts, time, reason.
@@ -196,19 +212,7 @@ fn main() -> ExitCode {
         Command::Dlq {
             command: DlqCommand::Replay { target, id },
         } => cmd::dlq::replay(&cli.config, target.as_deref(), id.as_deref()),
-        Command::History(history) => {
-            let pairs = [
-                ("url", &history.url),
-                ("event", &history.event),
-                ("job", &history.job),
-                ("target", &history.target),
-                ("since", &history.since),
-            ];
-            let pairs = pairs
-                .iter()
-                .filter_map(|(name, value)| Some((*name, value.as_deref()?)));
-            cmd::history::run(&cli.config, pairs, history.json)
-        }
+        Command::History(history) => history.run(&cli.config),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

@@ -28,6 +28,7 @@ mod queue;
 mod reload;
 mod senders;
 mod services;
+mod status_page;
 mod vocabulary;
 mod wordpress;
 mod worker;
