@@ -4,12 +4,15 @@
 //! hands — without waiting — to a writer task through a bounded channel: a
 //! full channel drops the record and counts it
 //! (`purgehook_history_dropped_total`) rather than slowing ingest. The
-//! writer stores them in batches in the embedded store's own file (its
-//! log table) and deletes those older than `[history] retention`.
+//! writer stores them in batches — in the embedded store's own file (its
+//! log table) or in PostgreSQL — and deletes those older than
+//! `[history] retention`.
 //! [`History::query`] answers a [`Query`] from them ([`query::select`]).
-//! History is on by default on the embedded backend; on RabbitMQ it needs
-//! a PostgreSQL store, which this build does not have yet, so it is off.
+//! History is on by default on the embedded backend; on RabbitMQ, where
+//! receivers and workers are separate processes, it is kept in PostgreSQL
+//! (`postgres.rs`) when `[history] postgres_url` is set, else off.
 
+mod postgres;
 pub mod query;
 pub mod record;
 
@@ -28,7 +31,14 @@ pub use query::{BadQuery, Query};
 pub use record::{Kind, Record};
 
 /// The most records one write takes.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 4096;
+
+/// How long the writer gathers records before it writes them: a few
+/// transactions a second, however many events arrive.
+const GATHER: Duration = Duration::from_millis(250);
+
+/// The most records one question reads (the newest).
+const MAX_READ: i64 = 100_000;
 
 /// Why the history could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +48,19 @@ pub enum HistoryError {
     Off(&'static str),
     /// The store failed.
     #[error("the history store failed: {0}")]
-    Store(#[from] QueueError),
+    Store(String),
+}
+
+impl From<QueueError> for HistoryError {
+    fn from(error: QueueError) -> Self {
+        HistoryError::Store(error.to_string())
+    }
+}
+
+impl From<postgres::PgError> for HistoryError {
+    fn from(error: postgres::PgError) -> Self {
+        HistoryError::Store(error.to_string())
+    }
 }
 
 /// Where the records are kept.
@@ -46,33 +68,47 @@ pub enum HistoryError {
 enum Store {
     /// The embedded store's log table.
     Embedded(EmbeddedQueue),
+    /// A PostgreSQL table (RabbitMQ).
+    Postgres(Arc<postgres::Postgres>),
 }
 
 impl Store {
-    async fn write(&self, records: &[Record]) -> Result<(), QueueError> {
+    async fn write(&self, records: &[Record]) -> Result<(), HistoryError> {
+        if let Store::Postgres(pg) = self {
+            return Ok(pg.write(records).await?);
+        }
         let encoded = records
             .iter()
             .map(|r| Ok((r.at_ms(), serde_json::to_vec(r)?)))
             .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(|e| QueueError::Encode(e.to_string()))?;
+            .map_err(|e| HistoryError::Store(e.to_string()))?;
         match self {
-            Store::Embedded(queue) => queue.log_append(encoded).await,
+            Store::Embedded(queue) => Ok(queue.log_append(encoded).await?),
+            Store::Postgres(_) => Ok(()),
         }
     }
 
-    async fn read(&self, since_ms: u64) -> Result<Vec<Record>, QueueError> {
+    async fn read(&self, since_ms: u64) -> Result<Vec<Record>, HistoryError> {
         let raw = match self {
             Store::Embedded(queue) => queue.log_read(since_ms).await?,
+            Store::Postgres(pg) => return Ok(pg.read(since_ms, MAX_READ).await?),
         };
-        Ok(raw
-            .into_iter()
-            .filter_map(|(_, bytes)| serde_json::from_slice(&bytes).ok())
-            .collect())
+        let mut records = Vec::with_capacity(raw.len());
+        for (_, bytes) in raw {
+            match serde_json::from_slice(&bytes) {
+                Ok(record) => records.push(record),
+                Err(error) => {
+                    tracing::warn!(%error, "history: a record that is not readable was skipped");
+                }
+            }
+        }
+        Ok(records)
     }
 
-    async fn prune(&self, before_ms: u64) -> Result<u64, QueueError> {
+    async fn prune(&self, before_ms: u64) -> Result<u64, HistoryError> {
         match self {
-            Store::Embedded(queue) => queue.log_prune(before_ms).await,
+            Store::Embedded(queue) => Ok(queue.log_prune(before_ms).await?),
+            Store::Postgres(pg) => Ok(pg.prune(before_ms).await?),
         }
     }
 }
@@ -106,14 +142,20 @@ impl History {
         let store = match (queue, settings.enabled) {
             (_, Some(false)) => return History::off(),
             (Queue::Embedded(queue), _) => Store::Embedded(queue.clone()),
-            (Queue::Amqp(_), _) => {
-                if settings.enabled == Some(true) || settings.postgres_url.is_some() {
-                    tracing::warn!(
-                        "[history] on RabbitMQ needs PostgreSQL, which this build does not support yet: no history is kept"
-                    );
+            (Queue::Amqp(_), _) => match &settings.postgres_url {
+                Some(url) => Store::Postgres(Arc::new(postgres::Postgres::new(
+                    url,
+                    &settings.postgres_table,
+                ))),
+                None => {
+                    if settings.enabled == Some(true) {
+                        tracing::warn!(
+                            "[history] on RabbitMQ needs a postgres_url: no history is kept"
+                        );
+                    }
+                    return History::off();
                 }
-                return History::off();
-            }
+            },
         };
         let (sender, receiver) = mpsc::channel(settings.buffer);
         let prune_every =
@@ -166,7 +208,7 @@ impl History {
             .ok_or(HistoryError::Off("[history] is off"))?;
         let now_ms = u64::try_from(now().as_millisecond()).unwrap_or(0);
         let since_ms = now_ms.saturating_sub(window.min(inner.retention).as_millis() as u64);
-        Ok(inner.store.read(since_ms).await?)
+        inner.store.read(since_ms).await
     }
 
     /// An event accepted: one record for it, one per job (with its rule).
@@ -287,6 +329,23 @@ fn urls(action: &Action) -> Vec<String> {
     }
 }
 
+/// Adds to `batch` what arrives within [`GATHER`] (up to [`MAX_BATCH`]);
+/// false once every sender is gone.
+async fn gather(receiver: &mut mpsc::Receiver<Record>, batch: &mut Vec<Record>) -> bool {
+    let until = tokio::time::Instant::now() + GATHER;
+    while batch.len() < MAX_BATCH {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return true,
+            count = receiver.recv_many(batch, MAX_BATCH - batch.len()) => {
+                if count == 0 {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
 /// The writer task: batches records into the store, prunes the old.
 struct Writer {
     store: Store,
@@ -306,7 +365,11 @@ impl Writer {
                     if count == 0 {
                         return;
                     }
+                    let open = gather(&mut receiver, &mut batch).await;
                     self.write(&mut batch).await;
+                    if !open {
+                        return;
+                    }
                 }
             }
         }

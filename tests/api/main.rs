@@ -13,6 +13,7 @@ mod full_disk;
 mod github_action;
 mod helpers;
 mod history;
+mod history_pg;
 mod hooks;
 mod hostile;
 mod hostile_limits;

@@ -1,7 +1,8 @@
 //! The store's log: opaque records kept beside the jobs in the same redb
 //! file, keyed by (time in ms, sequence), for the purge history. Appends
-//! are their own transaction of eventual durability (a record is history,
-//! not a job: a crash may lose the last ones, never a job), read by time
+//! are their own transaction, made durable by the next commit of jobs (a
+//! record is history, not a job: a crash may lose the last ones, never a
+//! job; and a record costs no fsync of its own), read by time
 //! range and deleted from the oldest. The store thread does the redb work;
 //! [`EmbeddedQueue`]'s methods here ask it.
 
@@ -60,7 +61,7 @@ fn append_records(
 ) -> Result<(), QueueError> {
     disk.writable()?;
     let mut txn = disk.db()?.begin_write().map_err(|e| disk.failed(e))?;
-    txn.set_durability(Durability::Eventual);
+    txn.set_durability(Durability::None);
     {
         let mut table = txn.open_table(LOG).map_err(|e| disk.failed(e))?;
         if *seq == 0 {
@@ -102,7 +103,7 @@ fn read_records(disk: &Disk, since_ms: u64) -> Result<Vec<(u64, Vec<u8>)>, Queue
 fn prune_records(disk: &Disk, before_ms: u64) -> Result<u64, QueueError> {
     disk.writable()?;
     let mut txn = disk.db()?.begin_write().map_err(|e| disk.failed(e))?;
-    txn.set_durability(Durability::Eventual);
+    txn.set_durability(Durability::None);
     let removed = {
         let mut table = txn.open_table(LOG).map_err(|e| disk.failed(e))?;
         table
