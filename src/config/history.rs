@@ -9,7 +9,7 @@ use super::fields::Fields;
 use crate::units::HumaneDuration;
 
 /// `[history]`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HistorySettings {
     /// `enabled`: `None` (absent) means the backend's default.
     pub enabled: Option<bool>,
@@ -33,6 +33,25 @@ impl Default for HistorySettings {
             postgres_table: "purgehook_history".into(),
             buffer: 10_000,
         }
+    }
+}
+
+impl std::fmt::Debug for HistorySettings {
+    /// The PostgreSQL URL is shown without its credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let postgres = self.postgres_url.as_deref().map(|url| {
+            url::Url::parse(url).map_or_else(
+                |_| "(not a URL)".to_string(),
+                |u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
+            )
+        });
+        f.debug_struct("HistorySettings")
+            .field("enabled", &self.enabled)
+            .field("retention", &self.retention)
+            .field("postgres", &postgres)
+            .field("postgres_table", &self.postgres_table)
+            .field("buffer", &self.buffer)
+            .finish()
     }
 }
 
