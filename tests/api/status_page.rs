@@ -235,7 +235,8 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
         BigScoots::start(APP_PASSWORD).await,
         BigScoots::start(APP_PASSWORD).await,
     );
-    let app = spawn_app(&config(&blog, &broken, free_port())).await;
+    let status_port = free_port();
+    let app = spawn_app(&config(&blog, &broken, status_port)).await;
     for path in ["/status", "/status/data"] {
         assert_eq!(app.get(path).await.status().as_u16(), 401, "{path}");
     }
@@ -269,6 +270,33 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
     assert_eq!(data["targets"][0]["breaker"], "closed");
     assert_eq!(data["targets"][0]["queue_depth"], 0);
     assert_eq!(data["backend"], "embedded");
-    // The API itself stays behind the token on the status address too.
+    // On the status address the page needs no token, the rest of the API does.
+    let status = format!("http://127.0.0.1:{status_port}");
+    let open = app
+        .client
+        .get(format!("{status}/status/data"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status().as_u16(), 200);
+    let history = app
+        .client
+        .get(format!("{status}/api/v1/history?target=status-blog"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(history.status().as_u16(), 401);
+    let purge = app
+        .client
+        .post(format!("{status}/api/v1/purge"))
+        .json(&json!({"target": "status-blog", "kind": "everything"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        purge.status().as_u16(),
+        401,
+        "a purge wants the token there too"
+    );
     app.stop().await;
 }
