@@ -17,6 +17,7 @@ pub mod app;
 pub mod capability;
 pub mod cmd;
 pub mod config;
+pub mod history;
 pub mod job;
 pub mod provider;
 pub mod queue;

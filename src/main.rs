@@ -82,6 +82,31 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Why was this purged? The purge history of a URL, event, job or target, newest first.
+    History(HistoryCli),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["url", "event", "job", "target"])))]
+struct HistoryCli {
+    /// A purged URL.
+    #[arg(long)]
+    url: Option<String>,
+    /// An event id (a webhook's answer).
+    #[arg(long)]
+    event: Option<String>,
+    /// A job id (a webhook's, `purge`'s or a dead letter's).
+    #[arg(long)]
+    job: Option<String>,
+    /// A target id.
+    #[arg(long)]
+    target: Option<String>,
+    /// Only this recent (`1h`, `30m`); default: the whole retention.
+    #[arg(long)]
+    since: Option<String>,
+    /// As JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -91,6 +116,22 @@ struct PurgeCli {
     target: String,
     #[command(flatten)]
     action: ActionArgs,
+}
+
+impl HistoryCli {
+    fn run(&self, config: &std::path::Path) -> anyhow::Result<ExitCode> {
+        let pairs = [
+            ("url", &self.url),
+            ("event", &self.event),
+            ("job", &self.job),
+            ("target", &self.target),
+            ("since", &self.since),
+        ];
+        let pairs = pairs
+            .iter()
+            .filter_map(|(name, value)| Some((*name, value.as_deref()?)));
+        cmd::history::run(config, pairs, self.json)
+    }
 }
 
 #[derive(Subcommand)]
@@ -179,6 +220,7 @@ fn main() -> ExitCode {
         Command::Dlq {
             command: DlqCommand::Replay { target, id },
         } => cmd::dlq::replay(&cli.config, target.as_deref(), id.as_deref()),
+        Command::History(history) => history.run(&cli.config),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

@@ -248,6 +248,12 @@ pub fn escalation(target: &str) {
     counter!("purgehook_escalations_total", "target" => target.to_string()).increment(1);
 }
 
+/// History records dropped because the writer's buffer was full
+/// (`reason` = `full`) or the store refused them (`reason` = `store`).
+pub fn history_dropped(reason: &'static str, records: u64) {
+    counter!("purgehook_history_dropped_total", "reason" => reason).increment(records);
+}
+
 /// A warming request ended: `outcome` is `ok` or `error`.
 pub fn warm_request(target: &str, outcome: &'static str) {
     counter!("purgehook_warm_requests_total", "target" => target.to_string(), "outcome" => outcome)

@@ -14,6 +14,7 @@ use crate::capability::Capabilities;
 use crate::config::{
     ConfigErrors, FollowUpSettings, Loaded, Problems, QueueBackendKind, Settings, TargetSettings,
 };
+use crate::history::History;
 use crate::job::TargetId;
 use crate::provider::{self, Configured};
 use crate::queue::{Connect, Queue};
@@ -151,6 +152,7 @@ impl Prepared {
                     .min(MAX_PAUSE),
                 escalate_after: target.settings.follow_up.escalate_after,
                 after_purge: after_purge(&target.settings.follow_up, &self.probe_client),
+                history: crate::history::History::off(),
             })
             .collect()
     }
@@ -251,6 +253,7 @@ pub struct Application {
     queue: Queue,
     workers: Vec<Staffed>,
     reloader: Reloader,
+    history: History,
 }
 
 impl Application {
@@ -276,13 +279,14 @@ impl Application {
             spool: role.receives(),
         };
         let queue = Queue::open(&settings.queue, &settings.dedupe, how).await?;
+        let history = History::start(&settings.history, &queue);
         let workers = if role.works() {
             reload::staffed(&prepared)
         } else {
             Vec::new()
         };
         let settings = prepared.settings.clone();
-        let (port, server, routing) = Self::listen(prepared, role, &queue)?;
+        let (port, server, routing) = Self::listen(prepared, role, (&queue, &history))?;
         let reloader = Reloader::new(queue.clone(), routing, settings);
         Ok(Application {
             role,
@@ -291,6 +295,7 @@ impl Application {
             queue,
             workers,
             reloader,
+            history,
         })
     }
 
@@ -298,7 +303,7 @@ impl Application {
     fn listen(
         prepared: Prepared,
         role: Role,
-        queue: &Queue,
+        (queue, history): (&Queue, &History),
     ) -> anyhow::Result<(Option<u16>, Option<Server>, Option<LiveRouting>)> {
         let (listen, key) = if role.receives() {
             (Some(prepared.settings.server.listen.clone()), "server")
@@ -347,6 +352,9 @@ impl Application {
                     max_body_bytes: settings.server.max_body_bytes,
                     limits: Limits::new(&settings.server),
                     dedupe_window: settings.dedupe.window,
+                    history: history.clone(),
+                    status_listen: settings.server.status_listen.clone(),
+                    status_port: None,
                 };
                 server(listener, state, ops)?
             }
@@ -383,7 +391,8 @@ impl Application {
                 self.queue.clone(),
                 shutdown.tracker().clone(),
                 shutdown.token().clone(),
-            );
+            )
+            .with_history(self.history.clone());
             crew.staff(self.workers);
             self.reloader.set_crew(crew).await;
             shutdown

@@ -225,6 +225,7 @@ fn need_restart(running: &Settings, new: &Settings) -> Vec<&'static str> {
         ("[queue]", differs(&running.queue, &new.queue)),
         ("[dedupe]", differs(&running.dedupe, &new.dedupe)),
         ("[log]", differs(&running.log, &new.log)),
+        ("[history]", differs(&running.history, &new.history)),
         (
             "[worker] listen",
             running.worker.listen != new.worker.listen,
@@ -247,6 +248,7 @@ fn keep_restart_only(running: &Settings, new: &mut Settings) {
     new.queue = running.queue.clone();
     new.dedupe = running.dedupe.clone();
     new.log = running.log.clone();
+    new.history = running.history.clone();
     new.worker.listen.clone_from(&running.worker.listen);
     new.worker.max_batch = running.worker.max_batch;
 }

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::config::{QueueBackendKind, Settings};
+use crate::history::{History, Query, Record};
 use crate::job::{Job, TargetId};
 use crate::queue::{
     Connect, DeadLetter, EMBEDDED_FILE_NAME, Queue, QueueError, ReplayFilter, Replayed,
@@ -178,6 +179,22 @@ impl Deployment {
                     }
                     Err(error) => Err(error),
                 }
+            }
+        }
+    }
+
+    /// The purge history's answer to `query`, newest first.
+    pub async fn history(&self, settings: &Settings, query: &Query) -> anyhow::Result<Vec<Record>> {
+        match self {
+            Deployment::Queue(queue) => {
+                let history = History::start(&settings.history, queue);
+                Ok(history.query(query).await?)
+            }
+            Deployment::Api { .. } => {
+                let pairs = serde_urlencoded::to_string(query.to_pairs())?;
+                let answer: serde_json::Value =
+                    self.call(&format!("/api/v1/history?{pairs}"), None).await?;
+                Ok(serde_json::from_value(answer["records"].clone())?)
             }
         }
     }

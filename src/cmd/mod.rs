@@ -6,6 +6,7 @@ pub mod check;
 pub mod deployment;
 pub mod dlq;
 pub mod health;
+pub mod history;
 pub mod purge;
 pub mod route;
 pub mod serve;

@@ -13,6 +13,7 @@ mod env_override;
 mod error;
 mod fields;
 mod follow_up;
+mod history;
 mod sections;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use entries::{RuleSettings, SOURCE_KEYS, SourceSettings, TARGET_KEYS, Target
 pub use error::{ConfigError, ConfigErrors, Overrides, Problems};
 pub use fields::{Fields, Invalid, Read, type_name, unknown_key_message};
 pub use follow_up::FollowUpSettings;
+pub use history::HistorySettings;
 pub use sections::{
     AmqpQueueType, DedupeSettings, LogFormat, LogSettings, MIN_TOKEN_CHARS, QueueBackendKind,
     QueueSettings, ServerSettings, WorkerSettings,
@@ -37,8 +39,8 @@ use crate::job::TargetId;
 pub const DEFAULT_CONFIG_PATH: &str = "config/purgehook.toml";
 
 /// The sections a configuration file may have.
-const SECTIONS: [&str; 8] = [
-    "server", "queue", "worker", "log", "dedupe", "sources", "targets", "rules",
+const SECTIONS: [&str; 9] = [
+    "server", "queue", "worker", "log", "dedupe", "history", "sources", "targets", "rules",
 ];
 
 /// Everything purgehook is configured with.
@@ -56,6 +58,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[dedupe]`
     pub dedupe: DedupeSettings,
+    /// `[history]`
+    pub history: HistorySettings,
     /// `[sources.<id>]`
     pub sources: BTreeMap<String, SourceSettings>,
     /// `[targets.<id>]`
@@ -143,6 +147,7 @@ fn read_section(settings: &mut Settings, name: &str, value: Value, problems: &mu
         "queue" => settings.queue = QueueSettings::read(fields),
         "worker" => settings.worker = WorkerSettings::read(fields),
         "dedupe" => settings.dedupe = DedupeSettings::read(fields),
+        "history" => settings.history = HistorySettings::read(fields),
         _ => settings.log = LogSettings::read(fields),
     }
 }

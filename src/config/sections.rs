@@ -37,6 +37,9 @@ pub struct ServerSettings {
     pub api_auth_failures: u32,
     /// How long failures are remembered, and how long a lockout lasts.
     pub api_lockout: Duration,
+    /// A second address serving the status page without a token (bind it
+    /// to a private address).
+    pub status_listen: Option<String>,
 }
 
 /// The shortest API token accepted.
@@ -55,6 +58,7 @@ impl Default for ServerSettings {
             max_connections_per_client: 256,
             api_auth_failures: 10,
             api_lockout: Duration::from_secs(60),
+            status_listen: None,
         }
     }
 }
@@ -95,6 +99,7 @@ impl ServerSettings {
                 .value_or("max_connections_per_client", d.max_connections_per_client),
             api_auth_failures: fields.value_or("api_auth_failures", d.api_auth_failures),
             api_lockout: positive_duration(&mut fields, "api_lockout", d.api_lockout),
+            status_listen: fields.value_or("status_listen", d.status_listen),
         };
         let _ = fields.finish();
         settings

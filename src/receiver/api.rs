@@ -23,6 +23,7 @@ use crate::telemetry::trace::trace_span;
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/api/v1/purge", web::post().to(purge))
+        .route("/api/v1/history", web::get().to(super::history::answer))
         .route("/api/v1/dead-letters", web::get().to(dead_letters::list))
         .route(
             "/api/v1/dead-letters/replay",
@@ -112,6 +113,7 @@ async fn purge(
         return Err(ReceiveError::Unavailable);
     }
     telemetry::jobs_queued(job.target.as_str(), 1);
+    state.history.queued(&job, "api");
     tracing::info!(target_id = %job.target, job_id = %job.id, kind = %job.action.kind(), "purge requested through the API");
     Ok(HttpResponse::Accepted().json(json!({"job_id": job.id, "target": job.target})))
 }

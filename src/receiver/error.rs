@@ -125,6 +125,9 @@ pub enum ReceiveError {
     /// An API request for a target that is not configured.
     #[error("no target named {0:?} is configured")]
     UnknownTarget(String),
+    /// A history question to a deployment that keeps none.
+    #[error("{0}")]
+    NoHistory(String),
     /// A replay of a dead letter that does not exist.
     #[error("no dead letter has id {0:?}")]
     NoDeadLetter(String),
@@ -153,7 +156,7 @@ impl ReceiveError {
             ReceiveError::Route(_) => ErrorCode::UnprocessableEvent,
             ReceiveError::Unavailable => ErrorCode::QueueUnavailable,
             ReceiveError::InProgress => ErrorCode::InProgress,
-            ReceiveError::NotFound => ErrorCode::NotFound,
+            ReceiveError::NotFound | ReceiveError::NoHistory(_) => ErrorCode::NotFound,
             ReceiveError::Unauthorized(_) => ErrorCode::Unauthorized,
             ReceiveError::BadRequest { .. } => ErrorCode::InvalidRequest,
             ReceiveError::UnknownTarget(_) => ErrorCode::UnknownTarget,
@@ -211,6 +214,7 @@ impl ResponseError for ReceiveError {
         match self {
             ReceiveError::UnknownSource(_)
             | ReceiveError::NotFound
+            | ReceiveError::NoHistory(_)
             | ReceiveError::UnknownTarget(_)
             | ReceiveError::NoDeadLetter(_) => StatusCode::NOT_FOUND,
             ReceiveError::Unauthorized(_) => StatusCode::UNAUTHORIZED,

@@ -159,6 +159,9 @@ async fn accept(
         }
     }
     let job_ids: Vec<Uuid> = routed.jobs.iter().map(|j| j.id).collect();
+    state
+        .history
+        .accepted(event_id, &routed.jobs, &routed.job_rules);
     telemetry::webhook(source_id, "accepted");
     for job in &routed.jobs {
         telemetry::jobs_queued(job.target.as_str(), 1);

@@ -15,10 +15,12 @@ mod api;
 mod dead_letters;
 mod error;
 mod health;
+mod history;
 mod hooks;
 pub mod limits;
 mod request;
 mod routing;
+mod status;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -82,20 +84,30 @@ pub struct ReceiverState {
     pub dedupe_window: std::time::Duration,
     /// Timeouts and per-client limits.
     pub limits: Limits,
+    /// The purge history (records events; answers `/api/v1/history`).
+    pub history: crate::history::History,
+    /// `[server] status_listen`: where the status page is served without a
+    /// token.
+    pub status_listen: Option<String>,
+    /// The status address's port, once bound (set by [`server`]).
+    pub status_port: Option<u16>,
 }
 
 /// Builds the receiver's HTTP server on `listener`. It does not handle
 /// signals: the application stops it through its handle.
 pub fn server(
     listener: TcpListener,
-    state: ReceiverState,
+    mut state: ReceiverState,
     ops: OpsState,
 ) -> std::io::Result<Server> {
+    let status = status::bind(state.status_listen.as_deref())?;
+    state.status_port = status.as_ref().map(|(_, port)| *port);
     let tuning = Tuning::of(&state.limits);
     let in_flight = state.limits.in_flight.clone();
     let state = web::Data::new(state);
     let ops = web::Data::new(ops);
-    run(listener, &tuning, move || {
+    let listeners = [Some(listener), status.map(|(listener, _)| listener)];
+    run(listeners, &tuning, move || {
         let in_flight = in_flight.clone();
         App::new()
             .app_data(state.clone())
@@ -113,6 +125,7 @@ pub fn server(
             })
             .route("/hooks/{source}", web::post().to(hooks::receive))
             .configure(api::routes)
+            .configure(status::routes)
             .configure(health::routes)
             .default_service(web::to(not_found))
     })
@@ -143,7 +156,7 @@ fn admit(
 /// processes that receive no webhooks.
 pub fn ops_server(listener: TcpListener, ops: OpsState) -> std::io::Result<Server> {
     let ops = web::Data::new(ops);
-    run(listener, &Tuning::default(), move || {
+    run([Some(listener), None], &Tuning::default(), move || {
         App::new()
             .app_data(ops.clone())
             .configure(health::routes)
@@ -207,7 +220,11 @@ pub fn connection_ceiling(configured: usize, nofile: u64) -> usize {
     configured.min(room).max(1)
 }
 
-fn run<F, A>(listener: TcpListener, tuning: &Tuning, app: F) -> std::io::Result<Server>
+fn run<F, A>(
+    listeners: [Option<TcpListener>; 2],
+    tuning: &Tuning,
+    app: F,
+) -> std::io::Result<Server>
 where
     F: Fn() -> App<A> + Send + Clone + 'static,
     A: actix_web::dev::ServiceFactory<
@@ -220,7 +237,9 @@ where
 {
     // A larger queue of pending connections than std's 128, so that a burst
     // of connections does not drop a sender's (Linux takes a second listen).
-    socket2::SockRef::from(&listener).listen(BACKLOG)?;
+    for listener in listeners.iter().flatten() {
+        socket2::SockRef::from(listener).listen(BACKLOG)?;
+    }
     let nofile = rlimit::Resource::NOFILE
         .get()
         .map_or(1024, |(soft, _)| soft);
@@ -235,7 +254,7 @@ where
         );
     }
     let connections = tuning.connections.clone();
-    Ok(HttpServer::new(app)
+    let mut server = HttpServer::new(app)
         .on_connect(move |connection, extensions| {
             if let Some(entered) = connect(&connections, connection) {
                 extensions.insert(entered);
@@ -244,11 +263,11 @@ where
         .workers(workers)
         .max_connections(total.div_ceil(workers))
         .client_request_timeout(tuning.header_timeout)
-        .client_disconnect_timeout(Duration::from_secs(1))
-        .listen(listener)?
-        .disable_signals()
-        .shutdown_timeout(5)
-        .run())
+        .client_disconnect_timeout(Duration::from_secs(1));
+    for listener in listeners.into_iter().flatten() {
+        server = server.listen(listener)?;
+    }
+    Ok(server.disable_signals().shutdown_timeout(5).run())
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ReceiveError> {

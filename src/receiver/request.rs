@@ -17,8 +17,13 @@ use super::{REFUSALS, ReceiverState};
 use crate::telemetry;
 
 /// Refuses the request unless it carries one of the configured tokens, and
-/// any request from an address locked out for failing too often.
+/// any request from an address locked out for failing too often. On the
+/// status address (`[server] status_listen`), the status page and the
+/// dead-letter routes its buttons call need no token.
 pub(super) fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<(), ReceiveError> {
+    if on_status_address(request, state) {
+        return Ok(());
+    }
     let client = request.peer_addr().map(|peer| ClientKey::of(peer.ip()));
     let now = Instant::now();
     let lockout = &state.limits.lockout;
@@ -49,6 +54,14 @@ pub(super) fn authorize(request: &HttpRequest, state: &ReceiverState) -> Result<
 }
 
 /// Whether the request carries one of the configured tokens.
+/// Whether `request` came to the status address for the status page or
+/// the dead letters it shows.
+fn on_status_address(request: &HttpRequest, state: &ReceiverState) -> bool {
+    let path = request.path();
+    state.status_port == Some(request.app_config().local_addr().port())
+        && (path.starts_with("/status") || path.starts_with("/api/v1/dead-letters"))
+}
+
 fn check_token(request: &HttpRequest, state: &ReceiverState) -> Result<(), ReceiveError> {
     let routing = state.routing.current();
     if routing.api_tokens.is_empty() {

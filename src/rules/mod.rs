@@ -41,6 +41,9 @@ pub struct Routed {
     pub matched_rules: Vec<String>,
     /// The jobs to queue.
     pub jobs: Vec<Job>,
+    /// The rule that made each job, in the order of `jobs`.
+    #[serde(skip)]
+    pub job_rules: Vec<String>,
     /// Matching actions that produced nothing to purge, and why.
     pub notes: Vec<String>,
 }
@@ -168,6 +171,7 @@ impl RuleSet {
                 }
                 let job = Job::new(template.target.clone(), made, Some(event.reference()));
                 routed.jobs.push(job);
+                routed.job_rules.push(rule.name.clone());
             }
         }
         Ok(routed)

@@ -51,6 +51,8 @@ pub struct Crew {
     tracker: TaskTracker,
     stop: CancellationToken,
     members: BTreeMap<TargetId, Member>,
+    /// The purge history every worker records its calls in.
+    history: crate::history::History,
 }
 
 impl Crew {
@@ -61,7 +63,13 @@ impl Crew {
             tracker,
             stop,
             members: BTreeMap::new(),
+            history: crate::history::History::off(),
         }
+    }
+
+    /// The crew's workers record their calls in `history`.
+    pub fn with_history(self, history: crate::history::History) -> Crew {
+        Crew { history, ..self }
     }
 
     /// The targets with a worker.
@@ -80,6 +88,10 @@ impl Crew {
             fingerprint,
         } in workers
         {
+            let worker = TargetWorker {
+                history: self.history.clone(),
+                ..worker
+            };
             let target = worker.target.clone();
             let previous = match self.members.remove(&target) {
                 Some(member) if member.fingerprint == fingerprint => {

@@ -15,6 +15,7 @@ mod crew;
 pub mod escalate;
 pub mod limiter;
 mod pace;
+mod record;
 pub mod retry;
 mod settle;
 mod spans;
@@ -73,6 +74,8 @@ pub struct TargetWorker {
     pub escalate_after: Option<usize>,
     /// Verification and warming of the URLs purged, if any.
     pub after_purge: Option<AfterPurge>,
+    /// The purge history, where each call is recorded.
+    pub history: crate::history::History,
 }
 
 /// A merged batch's calls, and the storm it was, if it was one.
@@ -106,7 +109,7 @@ impl TargetWorker {
         );
         let (handoff, follow_ups) = match after {
             Some(after) => {
-                let (handoff, tasks) = after.start(&self.target, &queue, &stop);
+                let (handoff, tasks) = after.start(&self.target, (&queue, &self.history), &stop);
                 (handoff, Some(tasks))
             }
             None => (Handoff::none(&self.target), None),
@@ -277,12 +280,14 @@ impl TargetWorker {
                     telemetry::provider_call(self.target.as_str(), "ok", took);
                     tracing::info!(target_id = %self.target, kind = %call.kind(), items = call.item_count(), "purged");
                     let jobs = batch.iter().map(|d| &d.job);
-                    purged.extend(after_purge::purged_urls(&call, plan.storm.as_ref(), jobs));
+                    let urls = after_purge::purged_urls(&call, plan.storm.as_ref(), jobs);
+                    purged.extend(self.record_call(batch, &call, Ok(()), urls));
                 }
                 Ok(Err(error)) => {
                     pace.record_failure(&self.target, &error);
-                    let job = self.follow_up(batch, error.retry_of(call), attempt);
-                    self.settle_failure(job, &error, took, settlement);
+                    let job = self.follow_up(batch, error.retry_of(call.clone()), attempt);
+                    let dead = self.settle_failure(job, &error, took, settlement);
+                    self.record_call(batch, &call, Err((dead, &error)), Vec::new());
                 }
                 Err(reason) => {
                     tracing::info!(target_id = %self.target, ?reason, "the calls not done are queued again");
@@ -333,14 +338,14 @@ impl TargetWorker {
         }
     }
 
-    /// Retries or dead-letters the job of a failed call.
+    /// Retries or dead-letters the job of a failed call; true when dead.
     fn settle_failure(
         &self,
         job: Job,
         error: &ProviderError,
         took: Duration,
         settlement: &mut Settlement,
-    ) {
+    ) -> bool {
         let attempt = job.attempt;
         match self.retry.decide(attempt + 1, error, &mut rand::rng()) {
             Decision::Retry(delay) => {
@@ -351,12 +356,14 @@ impl TargetWorker {
                     ..job
                 };
                 settlement.retry.push((retried, delay));
+                false
             }
             Decision::Dead(reason) => {
                 telemetry::provider_call(self.target.as_str(), "dead", took);
                 telemetry::dead_letter(self.target.as_str());
                 tracing::error!(target_id = %self.target, job_id = %job.id, %reason, attempts = attempt + 1, "purge failed for good; dead-lettered");
                 settlement.dead.push((job, reason));
+                true
             }
         }
     }

@@ -187,7 +187,7 @@ async fn the_purge_api_refuses_bad_tokens_and_bad_bodies_naming_the_field() {
 }
 
 /// Runs the binary with `config` and extra environment.
-fn purgehook(args: &[&str], config: &Path, env: &[(&str, String)]) -> Output {
+pub(crate) fn purgehook(args: &[&str], config: &Path, env: &[(&str, String)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_purgehook"))
         .args(args)
         .env("PURGEHOOK_CONFIG", config)
@@ -196,20 +196,20 @@ fn purgehook(args: &[&str], config: &Path, env: &[(&str, String)]) -> Output {
         .expect("the binary runs")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A `serve` process on the embedded store, and the environment that points
 /// the commands at it.
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    config: PathBuf,
-    env: Vec<(&'static str, String)>,
+    pub config: PathBuf,
+    pub env: Vec<(&'static str, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -220,7 +220,7 @@ impl Drop for Running {
     }
 }
 
-fn serve(toml: &str) -> Running {
+pub(crate) fn serve(toml: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("purgehook.toml");
     let store = format!("{}", dir.path().join("queue").display());

@@ -232,6 +232,7 @@ fn worker(target: &str, provider: Arc<Scripted>, breaker_failures: u32) -> Targe
         rate_limited_wait: Duration::from_secs(30),
         escalate_after: None,
         after_purge: None,
+        history: purgehook::history::History::off(),
     }
 }
 

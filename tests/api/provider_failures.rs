@@ -121,6 +121,7 @@ async fn a_429_without_retry_after_waits_the_floor_before_the_next_call() {
         rate_limited_wait: Duration::from_secs(30),
         escalate_after: None,
         after_purge: None,
+        history: purgehook::history::History::off(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(worker.run(queue.clone(), stop.clone()));

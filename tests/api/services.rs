@@ -1,4 +1,4 @@
-//! The real services some tests need (RabbitMQ, Redis), and what happens
+//! The real services some tests need (RabbitMQ, Redis, PostgreSQL), and what happens
 //! when one does not answer: under `CI` those tests fail, saying which
 //! service is missing; elsewhere they are skipped, and the run says so once,
 //! in one line, with how to run them.
@@ -16,6 +16,24 @@ pub fn amqp_url() -> String {
 /// The Redis the tests use (`REDIS_URL`, else the machine's).
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// The PostgreSQL the tests use (`POSTGRES_URL`, else the machine's).
+pub fn postgres_url() -> String {
+    std::env::var("POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Whether PostgreSQL is missing and the calling test should return at once.
+pub fn postgres_missing() -> bool {
+    static ANSWERS: OnceLock<bool> = OnceLock::new();
+    missing(
+        &ANSWERS,
+        "PostgreSQL",
+        &postgres_url(),
+        5432,
+        "pg_ctlcluster 15 main start",
+    )
 }
 
 /// Whether RabbitMQ is missing and the calling test should return at once.

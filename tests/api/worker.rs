@@ -256,6 +256,7 @@ async fn wp_engine_object_purges_wait_the_documented_minute_and_merge_meanwhile(
         rate_limited_wait: Duration::from_secs(30),
         escalate_after: None,
         after_purge: None,
+        history: purgehook::history::History::off(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(worker.run(queue.clone(), stop.clone()));

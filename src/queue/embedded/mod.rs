@@ -9,6 +9,7 @@
 
 #[cfg(test)]
 mod faults;
+mod log;
 mod recovery;
 mod store;
 mod tables;

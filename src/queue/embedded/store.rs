@@ -15,6 +15,7 @@ use std::time::Instant;
 use redb::ReadableTable;
 use tokio::sync::oneshot;
 
+use super::log::{self, LogRequest};
 use super::recovery::{Disk, Health, Opener};
 use super::tables::{DEAD, JOBS, Stored, Tables, Writes};
 use crate::job::Job;
@@ -44,6 +45,8 @@ pub(super) enum Request {
         filter: ReplayFilter,
         reply: oneshot::Sender<Result<Vec<DeadLetter>, QueueError>>,
     },
+    /// The purge history's log.
+    Log(LogRequest),
 }
 
 /// Counters of the writer, for benchmarks and tests.
@@ -97,6 +100,7 @@ pub(super) async fn open(
                     disk,
                     next_seq,
                     stats,
+                    log_seq: 0,
                 };
                 let _ = opened.send(thread.read_pending());
                 thread.serve(&receiver);
@@ -130,6 +134,8 @@ struct Thread {
     disk: Disk,
     next_seq: Arc<AtomicU64>,
     stats: Arc<WriterStats>,
+    /// The last sequence of the log's records (0: not read yet).
+    log_seq: u64,
 }
 
 impl Thread {
@@ -298,6 +304,7 @@ impl Thread {
             Request::DeleteDead { filter, reply } => {
                 let _ = reply.send(self.delete_dead(&filter));
             }
+            Request::Log(request) => log::serve_log(&self.disk, &mut self.log_seq, request),
         }
     }
 

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::escalate::Storm;
 use crate::action::Action;
+use crate::history::History;
 use crate::job::{Job, TargetId};
 use crate::queue::Queue;
 use crate::units::Rate;
@@ -88,6 +89,8 @@ pub struct PurgedUrl {
     /// Whether it may be warmed (a URL purged by name, not by a broader
     /// purge that replaced a storm of URLs).
     pub warm: bool,
+    /// The provider call that purged it (its id in the history).
+    pub call: Option<uuid::Uuid>,
 }
 
 /// The URLs a successful `call` of a batch purged: a URL call's own, or,
@@ -120,6 +123,7 @@ pub fn purged_urls<'a>(
             at,
             repurge: repurged.get(url.as_str()).copied().unwrap_or(0),
             warm,
+            call: None,
         })
         .collect()
 }
@@ -187,7 +191,7 @@ impl AfterPurge {
     pub fn start(
         &self,
         target: &TargetId,
-        queue: &Queue,
+        (queue, history): (&Queue, &History),
         stop: &CancellationToken,
     ) -> (Handoff, impl Future<Output = ()> + Send + 'static) {
         let (warm_tx, warmer) = match self.warm {
@@ -208,6 +212,7 @@ impl AfterPurge {
                     delay: self.delay,
                     queue: queue.clone(),
                     warm: warm_tx.clone(),
+                    history: history.clone(),
                 };
                 (Some(tx), Some(verifier.run(rx, stop.clone())))
             }

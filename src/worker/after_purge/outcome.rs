@@ -2,6 +2,7 @@
 //! [`VerifyOutcome::record`], the one place an outcome leaves the
 //! verifier — for the log, the metrics, and the purge history.
 
+use crate::history::History;
 use crate::job::TargetId;
 use crate::telemetry;
 
@@ -53,14 +54,23 @@ pub struct VerifyOutcome {
     pub repurge: u32,
     /// Requests it took (2 when HEAD was refused and GET asked instead).
     pub requests: u32,
+    /// The provider call whose purge it checks (its id in the history).
+    pub call: Option<uuid::Uuid>,
 }
 
 impl VerifyOutcome {
-    /// Records the outcome: counted in `purgehook_purges_verified_total`
-    /// and logged (stale at info, errors at warn, the rest at debug). The
-    /// purge history hooks in here.
-    pub fn record(&self) {
+    /// Records the outcome: counted in `purgehook_purges_verified_total`,
+    /// logged (stale at info, errors at warn, the rest at debug), and
+    /// written to the purge history under its call.
+    pub fn record(&self, history: &History) {
         telemetry::purge_verified(self.target.as_str(), self.outcome.as_str());
+        history.verified(
+            &self.target,
+            self.call,
+            &self.url,
+            self.outcome.as_str(),
+            &self.evidence,
+        );
         let (target, url, evidence) = (&self.target, &self.url, &self.evidence);
         let outcome = self.outcome.as_str();
         match self.outcome {

@@ -18,6 +18,7 @@ use super::spacing::Spacing;
 use super::warmer::Warm;
 use super::{PurgedUrl, VerifyPolicy};
 use crate::action::Action;
+use crate::history::History;
 use crate::job::{Job, TargetId};
 use crate::queue::Queue;
 use crate::telemetry;
@@ -30,6 +31,7 @@ pub(super) struct Verifier {
     pub delay: Duration,
     pub queue: Queue,
     pub warm: Option<mpsc::Sender<Warm>>,
+    pub history: History,
 }
 
 /// What one batch's checks found, beyond the outcomes recorded.
@@ -84,8 +86,9 @@ impl Verifier {
                 evidence: checked.evidence,
                 repurge: purged.repurge,
                 requests: checked.requests,
+                call: purged.call,
             };
-            outcome.record();
+            outcome.record(&self.history);
             match outcome.outcome {
                 Outcome::Stale => found
                     .stale
