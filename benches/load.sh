@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Load: every figure of BENCHMARKS.md's "Load" table in one run, side by side
+# on the same machine, then the table with its ratios.
+#
+#   benches/load.sh                       # DURATION=10 CONNS=32 by default
+#
+# Measures, in order:
+#   1. the broker's raw confirmed-publish ceiling (examples/raw_publish.rs:
+#      one lapin channel, job-sized persistent messages, quorum queue);
+#   2. adnanh/webhook verifying the same HMAC (X-Hub-Signature-256, its
+#      `payload-hmac-sha256` trigger rule) and running /bin/true;
+#   3. `purgehook serve` (embedded store, its worker draining meanwhile):
+#      requests/s, p99, CPU per accepted webhook (user + system from /proc),
+#      peak RSS (VmHWM);
+#   4. the embedded drain: a backlog built while the target is held by a
+#      `rate = "1/h"`, then drained by `serve` restarted without it;
+#   5. `purgehook receiver` on RabbitMQ (quorum queues, confirms; no worker
+#      running, so its jobs make the backlog): requests/s, p99, peak RSS;
+#   6. `purgehook worker` draining that backlog: jobs/s, peak RSS.
+# Every webhook is GitHub's real 8.8 KB push, signed, with its own
+# X-GitHub-Delivery. wrk and webhook are installed from Debian if absent.
+# The broker work happens in a vhost of its own, deleted at the end.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+RECEIVER_DURATION=${RECEIVER_DURATION:-15}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+RAW_MESSAGES=${RAW_MESSAGES:-100000}
+FIXTURE=${FIXTURE:-tests/fixtures/github/push-with-new-branch.payload.json}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+VHOST="purgehook-load-$$"
+AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$VHOST"
+
+say() { printf '== %s\n' "$*" >&2; }
+
+install_if_absent() {
+    local missing=()
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v webhook >/dev/null || missing+=(webhook)
+    if ((${#missing[@]})); then
+        say "installing ${missing[*]} from Debian"
+        local sudo=""
+        [[ $(id -u) == 0 ]] || sudo=sudo
+        $sudo apt-get install -y "${missing[@]}" >/dev/null ||
+            { $sudo apt-get update >/dev/null && $sudo apt-get install -y "${missing[@]}" >/dev/null; }
+    fi
+}
+
+install_if_absent
+say "building (release)"
+cargo build --release --quiet --bin purgehook --example raw_publish
+BIN=$TARGET_DIR/release/purgehook
+RAW=$TARGET_DIR/release/examples/raw_publish
+
+W=$(mktemp -d /tmp/purgehook-load.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rabbitmqctl -q delete_vhost "$VHOST" >/dev/null 2>&1 || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+rabbitmqctl -q add_vhost "$VHOST" >/dev/null
+rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+
+# --- configurations, the secret, the signed request -------------------------
+printf '%s' "$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')" >"$W/github.secret"
+SECRET=$(cat "$W/github.secret")
+config() { # config FILE LISTEN BACKEND DATA-DIR [TARGET-EXTRA]
+    cat >"$1" <<EOF
+[server]
+listen = "$2"
+max_body_bytes = 1048576
+
+[queue]
+backend = "$3"
+path = "$W/$4"
+url = "$AMQP_URL"
+prefix = "load"
+queue_type = "quorum"
+
+[log]
+level = "warn"
+
+[worker]
+listen = "127.0.0.1:19091"
+window = "1s"
+max_batch = 1000
+
+[sources.github]
+kind = "github"
+secrets = ["file:$W/github.secret"]
+
+[targets.site]
+provider = "log"
+${5:-}
+
+[[rules]]
+name = "push"
+source = "github"
+event = "push"
+[[rules.actions]]
+target = "site"
+urls = ["https://site.example/commit/{{ payload.after }}/"]
+EOF
+}
+config "$W/serve.toml" 127.0.0.1:18080 embedded serve
+config "$W/held.toml" 127.0.0.1:18080 embedded backlog 'rate = "1/h"'
+config "$W/drain.toml" 127.0.0.1:18080 embedded backlog
+config "$W/amqp.toml" 127.0.0.1:18081 amqp spool
+
+SIGNATURE=$("$BIN" -c "$W/serve.toml" sign --source github --event push "$FIXTURE" |
+    sed -n 's/^X-Hub-Signature-256: *//p')
+[[ -n $SIGNATURE ]] || { echo "purgehook sign gave no X-Hub-Signature-256" >&2; exit 1; }
+cat >"$W/push.lua" <<EOF
+local f = assert(io.open("$FIXTURE", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "push"
+wrk.headers["X-Hub-Signature-256"] = "$SIGNATURE"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tag", threads)
+end
+local sent = 0
+function init(args)
+  math.randomseed(os.time() + (tag or 0))
+  run = math.random(0, 0xffffff)
+end
+function request()
+  sent = sent + 1
+  wrk.headers["X-GitHub-Delivery"] =
+    string.format("%08x-%04x-4000-8000-%012x", run, tag or 0, sent)
+  return wrk.format()
+end
+function done(summary, latency, requests)
+  local s = summary.duration / 1e6
+  io.write(string.format("RESULT rps=%.0f p50=%.2f p99=%.2f non2xx=%d errors=%d\n",
+    summary.requests / s, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status, summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout))
+end
+EOF
+
+# --- helpers ----------------------------------------------------------------
+now() { date +%s.%N; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm_mb() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+metric() { # metric URL NAME-AND-LABELS-PREFIX: sum of matching samples
+    curl -sf "$1" | awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}'
+}
+wait_http() { # wait_http URL
+    for _ in $(seq 1 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done
+    echo "$1 never answered" >&2
+    exit 1
+}
+start() { # start NAME COMMAND...: runs it in the background, sets $PID
+    local name=$1
+    shift
+    "$@" >"$W/$name.log" 2>&1 &
+    PID=$!
+    PIDS+=("$PID")
+}
+stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+load() { # load URL SECONDS: wrk's RESULT line fields, as shell assignments
+    wrk -t"$THREADS" -c"$CONNS" -d"${2}s" --latency -s "$W/push.lua" "$1" |
+        sed -n 's/^RESULT //p'
+}
+# drain METRICS-URL: waits for purgehook_batched_jobs_total to start, then to
+# stay still for 2 s; prints "JOBS RATE" (jobs after the first sample, per s).
+drain() {
+    local url=$1 first="" t0 v0 last=0 t_last changed
+    for _ in $(seq 1 2400); do
+        local v
+        v=$(metric "$url" 'purgehook_batched_jobs_total{target="site"}' || echo 0)
+        local t
+        t=$(now)
+        if [[ -z $first && $v -gt 0 ]]; then first=1 t0=$t v0=$v last=$v t_last=$t; fi
+        if [[ -n $first ]]; then
+            if ((v != last)); then last=$v t_last=$t; fi
+            changed=$(awk -v a="$t" -v b="$t_last" 'BEGIN {print (a - b > 2)}')
+            ((changed)) && break
+        fi
+        sleep 0.05
+    done
+    awk -v n="$last" -v v0="$v0" -v a="$t0" -v b="$t_last" \
+        'BEGIN {d = b - a; printf "%d %.0f\n", n, (d > 0 ? (n - v0) / d : 0)}'
+}
+
+CLK=$(getconf CLK_TCK)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# 1. The broker's ceiling.
+say "raw confirmed publish ($RAW_MESSAGES messages)"
+RAW_RATE=$("$RAW" "$AMQP_URL" "$RAW_MESSAGES" 400 | sed -n 's/.*rate=//p')
+
+# 2. adnanh/webhook.
+say "adnanh/webhook"
+cat >"$W/hooks.json" <<EOF
+[{"id": "push", "execute-command": "/bin/true", "command-working-directory": "$W",
+  "trigger-rule-mismatch-http-response-code": 403,
+  "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": "$SECRET",
+    "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}}}]
+EOF
+start webhook webhook -hooks "$W/hooks.json" -ip 127.0.0.1 -port 19000
+WH_PID=$PID
+sleep 0.5
+good=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Hub-Signature-256: $SIGNATURE" \
+    --data-binary "@$FIXTURE" http://127.0.0.1:19000/hooks/push)
+bad=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Hub-Signature-256: sha256=00" \
+    --data-binary "@$FIXTURE" http://127.0.0.1:19000/hooks/push)
+[[ $good == 200 && $bad == 403 ]] || { echo "webhook: signed $good, forged $bad (want 200, 403)" >&2; exit 1; }
+eval "WH_$(load http://127.0.0.1:19000/hooks/push "$DURATION" | sed 's/ / WH_/g')"
+WH_HWM=$(hwm_mb "$WH_PID")
+stop "$WH_PID"
+
+# 3. serve: ingest with its worker draining meanwhile.
+say "purgehook serve (embedded)"
+start serve "$BIN" -c "$W/serve.toml" serve
+SV_PID=$PID
+wait_http http://127.0.0.1:18080/readyz
+cpu0=$(cpu_ticks "$SV_PID")
+eval "SV_$(load http://127.0.0.1:18080/hooks/github "$DURATION" | sed 's/ / SV_/g')"
+cpu1=$(cpu_ticks "$SV_PID")
+SV_ACCEPTED=$(metric http://127.0.0.1:18080/metrics 'purgehook_webhooks_total{source="github",outcome="accepted"}')
+SV_CPU_US=$(awk -v t=$((cpu1 - cpu0)) -v n="$SV_ACCEPTED" -v c="$CLK" 'BEGIN {printf "%.0f", n ? t / c * 1e6 / n : 0}')
+SV_HWM=$(hwm_mb "$SV_PID")
+stop "$SV_PID"
+
+# 4. The embedded drain: a backlog built while the target is held, then drained.
+say "embedded backlog (target held), then its drain"
+start held "$BIN" -c "$W/held.toml" serve
+HELD_PID=$PID
+wait_http http://127.0.0.1:18080/readyz
+load http://127.0.0.1:18080/hooks/github "$DURATION" >/dev/null
+stop "$HELD_PID"
+start drain "$BIN" -c "$W/drain.toml" serve
+DR_PID=$PID
+read -r ED_JOBS ED_RATE < <(drain http://127.0.0.1:18080/metrics)
+ED_HWM=$(hwm_mb "$DR_PID")
+stop "$DR_PID"
+
+# 5. receiver on RabbitMQ, no worker: its jobs are the backlog.
+say "purgehook receiver (RabbitMQ)"
+start receiver "$BIN" -c "$W/amqp.toml" receiver
+RC_PID=$PID
+wait_http http://127.0.0.1:18081/readyz
+eval "RC_$(load http://127.0.0.1:18081/hooks/github "$RECEIVER_DURATION" | sed 's/ / RC_/g')"
+RC_ACCEPTED=$(metric http://127.0.0.1:18081/metrics 'purgehook_webhooks_total{source="github",outcome="accepted"}')
+RC_HWM=$(hwm_mb "$RC_PID")
+stop "$RC_PID"
+
+# 6. worker draining the backlog.
+say "purgehook worker draining $RC_ACCEPTED jobs"
+start worker "$BIN" -c "$W/amqp.toml" worker
+WK_PID=$PID
+read -r WK_JOBS WK_RATE < <(drain http://127.0.0.1:19091/metrics)
+WK_HWM=$(hwm_mb "$WK_PID")
+stop "$WK_PID"
+
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b ? a / b : 0}'; }
+cat <<EOF
+
+Load run $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'), $(nproc) cores, load average ${LOAD_BEFORE} before, ${LOAD_AFTER} after
+wrk -t$THREADS -c$CONNS, ${DURATION}s (receiver ${RECEIVER_DURATION}s), $(stat -c %s "$FIXTURE")-byte signed GitHub push
+
+| figure | measured | goal | ratio / verdict |
+|---|---|---|---|
+| adnanh/webhook (HMAC + /bin/true) | ${WH_rps}/s, p99 ${WH_p99} ms, RSS ${WH_HWM} MB | reference | 1.00 |
+| embedded \`serve\` ingest | ${SV_rps}/s, p99 ${SV_p99} ms (non-2xx ${SV_non2xx}) | ≥ 4× webhook | $(ratio "$SV_rps" "$WH_rps")× |
+| RabbitMQ \`receiver\` ingest | ${RC_rps}/s, p99 ${RC_p99} ms (non-2xx ${RC_non2xx}) | ≥ 3× webhook, p99 ≤ 10 ms | $(ratio "$RC_rps" "$WH_rps")× |
+| raw confirmed publish, one lapin channel | ${RAW_RATE} msg/s | ceiling | receiver at $(ratio "$RC_rps" "$RAW_RATE") of it |
+| worker draining ${WK_JOBS} RabbitMQ jobs | ${WK_RATE} jobs/s | ≥ 20,000/s | $(ratio "$WK_RATE" 20000)× goal |
+| \`serve\` draining ${ED_JOBS} embedded jobs | ${ED_RATE} jobs/s | ≥ 20,000/s | $(ratio "$ED_RATE" 20000)× goal |
+| CPU per accepted webhook (\`serve\`, ${SV_ACCEPTED} accepted) | ${SV_CPU_US} µs | ≤ 60 µs | $(ratio 60 "$SV_CPU_US")× goal |
+| peak RSS: serve / drain / receiver / worker | ${SV_HWM} / ${ED_HWM} / ${RC_HWM} / ${WK_HWM} MB | ≤ 64 MB each | |
+EOF

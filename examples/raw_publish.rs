@@ -1,0 +1,95 @@
+//! The broker's ceiling for confirmed publishing, as `benches/load.sh`
+//! compares purgehook with it: one lapin connection and channel with
+//! publisher confirms, persistent messages of a job's size to a quorum queue
+//! of its own, `IN_FLIGHT` confirms outstanding at most. Prints
+//! `raw_publish msgs=N secs=S rate=R` and deletes its queue.
+//!
+//! ```sh
+//! cargo run --release --example raw_publish -- [AMQP_URL] [MESSAGES] [BYTES]
+//! ```
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+/// Confirms outstanding at most (the pipelining a busy receiver reaches).
+const IN_FLIGHT: usize = 1024;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
+        .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let messages: usize = args.next().map_or(Ok(100_000), |n| n.parse())?;
+    let bytes: usize = args.next().map_or(Ok(400), |n| n.parse())?;
+
+    let connection = Connection::connect(&url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let queue = format!("raw-publish-{}", std::process::id());
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::durable(),
+            arguments,
+        )
+        .await?;
+
+    let body = vec![b'x'; bytes];
+    let properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into());
+    let started = Instant::now();
+    let mut pending = VecDeque::with_capacity(IN_FLIGHT);
+    for _ in 0..messages {
+        if pending.len() == IN_FLIGHT
+            && let Some(confirm) = pending.pop_front()
+        {
+            check(confirm).await?;
+        }
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                properties.clone(),
+            )
+            .await?;
+        pending.push_back(confirm);
+    }
+    for confirm in pending {
+        check(confirm).await?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "raw_publish msgs={messages} secs={secs:.3} rate={:.0}",
+        messages as f64 / secs
+    );
+    channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await?;
+    connection.close(200, "done".into()).await?;
+    Ok(())
+}
+
+/// Fails on a confirm that is a nack.
+async fn check(confirm: lapin::PublisherConfirm) -> Result<(), Box<dyn std::error::Error>> {
+    if confirm.await?.is_nack() {
+        return Err("the broker refused a message".into());
+    }
+    Ok(())
+}
