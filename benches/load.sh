@@ -152,8 +152,10 @@ EOF
 now() { date +%s.%N; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_mb() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-metric() { # metric URL NAME-AND-LABELS-PREFIX: sum of matching samples
-    curl -sf "$1" | awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}'
+metric() { # metric URL NAME-AND-LABELS-PREFIX: sum of matching samples (0 if none)
+    local body
+    body=$(curl -sf "$1") || body=""
+    awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}' <<<"$body"
 }
 wait_http() { # wait_http URL
     for _ in $(seq 1 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done
@@ -178,7 +180,7 @@ drain() {
     local url=$1 first="" t0 v0 last=0 t_last changed
     for _ in $(seq 1 2400); do
         local v
-        v=$(metric "$url" 'purgehook_batched_jobs_total{target="site"}' || echo 0)
+        v=$(metric "$url" 'purgehook_batched_jobs_total{target="site"}')
         local t
         t=$(now)
         if [[ -z $first && $v -gt 0 ]]; then first=1 t0=$t v0=$v last=$v t_last=$t; fi
@@ -197,8 +199,9 @@ CLK=$(getconf CLK_TCK)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # 1. The broker's ceiling.
-say "raw confirmed publish ($RAW_MESSAGES messages)"
-RAW_RATE=$("$RAW" "$AMQP_URL" "$RAW_MESSAGES" 400 | sed -n 's/.*rate=//p')
+say "raw confirmed publish ($RAW_MESSAGES messages, 1024 then $CONNS in flight)"
+RAW_RATE=$("$RAW" "$AMQP_URL" "$RAW_MESSAGES" 400 1024 | sed -n 's/.*rate=//p')
+RAW_CONNS_RATE=$("$RAW" "$AMQP_URL" "$((RAW_MESSAGES / 4))" 400 "$CONNS" | sed -n 's/.*rate=//p')
 
 # 2. adnanh/webhook.
 say "adnanh/webhook"
@@ -276,7 +279,8 @@ wrk -t$THREADS -c$CONNS, ${DURATION}s (receiver ${RECEIVER_DURATION}s), $(stat -
 | adnanh/webhook (HMAC + /bin/true) | ${WH_rps}/s, p99 ${WH_p99} ms, RSS ${WH_HWM} MB | reference | 1.00 |
 | embedded \`serve\` ingest | ${SV_rps}/s, p99 ${SV_p99} ms (non-2xx ${SV_non2xx}) | ≥ 4× webhook | $(ratio "$SV_rps" "$WH_rps")× |
 | RabbitMQ \`receiver\` ingest | ${RC_rps}/s, p99 ${RC_p99} ms (non-2xx ${RC_non2xx}) | ≥ 3× webhook, p99 ≤ 10 ms | $(ratio "$RC_rps" "$WH_rps")× |
-| raw confirmed publish, one lapin channel | ${RAW_RATE} msg/s | ceiling | receiver at $(ratio "$RC_rps" "$RAW_RATE") of it |
+| raw confirmed publish, one lapin channel, 1024 in flight | ${RAW_RATE} msg/s | ceiling | receiver at $(ratio "$RC_rps" "$RAW_RATE") of it |
+| the same, $CONNS in flight (as $CONNS connections can) | ${RAW_CONNS_RATE} msg/s | | receiver at $(ratio "$RC_rps" "$RAW_CONNS_RATE") of it |
 | worker draining ${WK_JOBS} RabbitMQ jobs | ${WK_RATE} jobs/s | ≥ 20,000/s | $(ratio "$WK_RATE" 20000)× goal |
 | \`serve\` draining ${ED_JOBS} embedded jobs | ${ED_RATE} jobs/s | ≥ 20,000/s | $(ratio "$ED_RATE" 20000)× goal |
 | CPU per accepted webhook (\`serve\`, ${SV_ACCEPTED} accepted) | ${SV_CPU_US} µs | ≤ 60 µs | $(ratio 60 "$SV_CPU_US")× goal |

@@ -1,11 +1,12 @@
 //! The broker's ceiling for confirmed publishing, as `benches/load.sh`
 //! compares purgehook with it: one lapin connection and channel with
 //! publisher confirms, persistent messages of a job's size to a quorum queue
-//! of its own, `IN_FLIGHT` confirms outstanding at most. Prints
+//! of its own, at most IN_FLIGHT confirms outstanding (1,024 by default; 32
+//! is what 32 concurrent webhooks can keep in flight). Prints
 //! `raw_publish msgs=N secs=S rate=R` and deletes its queue.
 //!
 //! ```sh
-//! cargo run --release --example raw_publish -- [AMQP_URL] [MESSAGES] [BYTES]
+//! cargo run --release --example raw_publish -- [AMQP_URL] [MESSAGES] [BYTES] [IN_FLIGHT]
 //! ```
 
 use std::collections::VecDeque;
@@ -17,9 +18,6 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
-/// Confirms outstanding at most (the pipelining a busy receiver reaches).
-const IN_FLIGHT: usize = 1024;
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -28,6 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
     let messages: usize = args.next().map_or(Ok(100_000), |n| n.parse())?;
     let bytes: usize = args.next().map_or(Ok(400), |n| n.parse())?;
+    let in_flight: usize = args.next().map_or(Ok(1024), |n| n.parse())?;
 
     let connection = Connection::connect(&url, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
@@ -53,9 +52,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_delivery_mode(2)
         .with_content_type("application/json".into());
     let started = Instant::now();
-    let mut pending = VecDeque::with_capacity(IN_FLIGHT);
+    let mut pending = VecDeque::with_capacity(in_flight);
     for _ in 0..messages {
-        if pending.len() == IN_FLIGHT
+        if pending.len() >= in_flight.max(1)
             && let Some(confirm) = pending.pop_front()
         {
             check(confirm).await?;
@@ -76,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "raw_publish msgs={messages} secs={secs:.3} rate={:.0}",
+        "raw_publish msgs={messages} in_flight={in_flight} secs={secs:.3} rate={:.0}",
         messages as f64 / secs
     );
     channel
