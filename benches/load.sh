@@ -6,7 +6,8 @@
 #
 # Measures, in order:
 #   1. the broker's raw confirmed-publish ceiling (examples/raw_publish.rs:
-#      one lapin channel, job-sized persistent messages, quorum queue);
+#      one lapin channel, job-sized persistent messages, quorum queue), then
+#      with only 32 confirms in flight, on one connection and on four;
 #   2. adnanh/webhook verifying the same HMAC (X-Hub-Signature-256, its
 #      `payload-hmac-sha256` trigger rule) and running /bin/true;
 #   3. `purgehook serve` (embedded store, its worker draining meanwhile):
@@ -210,6 +211,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 say "raw confirmed publish ($RAW_MESSAGES messages, 1024 then $CONNS in flight)"
 RAW_RATE=$("$RAW" "$AMQP_URL" "$RAW_MESSAGES" 400 1024 | sed -n 's/.*rate=//p')
 RAW_CONNS_RATE=$("$RAW" "$AMQP_URL" "$((RAW_MESSAGES / 4))" 400 "$CONNS" | sed -n 's/.*rate=//p')
+RAW_SPREAD_RATE=$("$RAW" "$AMQP_URL" "$((RAW_MESSAGES / 4))" 400 "$CONNS" 4 | sed -n 's/.*rate=//p')
 
 # 2. adnanh/webhook.
 say "adnanh/webhook"
@@ -292,6 +294,7 @@ wrk -t$THREADS -c$CONNS, ${DURATION}s (receiver ${RECEIVER_DURATION}s), $(stat -
 | RabbitMQ \`receiver\` ingest | ${RC_rps}/s, p99 ${RC_p99} ms (non-2xx ${RC_non2xx}) | ≥ 3× webhook, p99 ≤ 10 ms | $(ratio "$RC_rps" "$WH_rps")× |
 | raw confirmed publish, one lapin channel, 1024 in flight | ${RAW_RATE} msg/s | ceiling | receiver at $(ratio "$RC_rps" "$RAW_RATE") of it |
 | the same, $CONNS in flight (as $CONNS connections can) | ${RAW_CONNS_RATE} msg/s | | receiver at $(ratio "$RC_rps" "$RAW_CONNS_RATE") of it |
+| the same, $CONNS in flight over 4 AMQP connections | ${RAW_SPREAD_RATE} msg/s | | $(ratio "$RAW_SPREAD_RATE" "$RAW_CONNS_RATE")× one connection |
 | worker draining ${WK_JOBS} RabbitMQ jobs | ${WK_RATE} jobs/s | ≥ 20,000/s | $(ratio "$WK_RATE" 20000)× goal |
 | \`serve\` draining ${ED_JOBS} embedded jobs | ${ED_RATE} jobs/s | ≥ 20,000/s | $(ratio "$ED_RATE" 20000)× goal |
 | CPU per accepted webhook (\`serve\`, ${SV_ACCEPTED} accepted) | ${SV_CPU_US} µs | ≤ 60 µs | $(ratio 60 "$SV_CPU_US")× goal |
