@@ -270,8 +270,10 @@ impl Application {
         }
         let targets: Vec<TargetId> = prepared.targets.keys().cloned().collect();
         crate::telemetry::register_targets(targets.iter().map(TargetId::as_str));
-        // `[worker] max_batch` is checked to fit when the configuration loads.
-        let prefetch = u16::try_from(settings.worker.max_batch)?;
+        // Twice a batch: the broker sends the next batch while one is being
+        // called (`[worker] max_batch` is checked to fit when it loads).
+        let prefetch =
+            u16::try_from(settings.worker.max_batch.saturating_mul(2)).unwrap_or(u16::MAX);
         let how = Connect {
             name: role.connection_name(),
             targets: &targets,

@@ -261,7 +261,8 @@ impl Default for WorkerSettings {
     }
 }
 
-/// The largest `max_batch`: it is also the broker's prefetch, a 16-bit count.
+/// The largest `max_batch`: the broker's prefetch (twice `max_batch`, at
+/// most this) is a 16-bit count.
 pub const MAX_BATCH: usize = u16::MAX as usize;
 
 fn max_batch(fields: &mut Fields<'_>, default: usize) -> usize {

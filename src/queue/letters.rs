@@ -27,7 +27,7 @@ pub enum DeliveryTag {
     /// The embedded store's sequence number.
     Embedded(u64),
     /// The broker's acknowledgement handle.
-    Amqp(lapin::Acker),
+    Amqp(super::amqp::AmqpTag),
 }
 
 /// What to do, atomically, with a batch of deliveries once the worker knows

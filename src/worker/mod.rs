@@ -1,5 +1,6 @@
 //! The worker: one task per target that collects the target's jobs for its
-//! window (and while it waits for its rate-limit slot), merges them with the
+//! window — no longer once the batch is full — and while it waits for its
+//! rate-limit slot (`collect.rs`), merges them with the
 //! [`coalesce`](coalesce::coalesce)r, calls the provider, and settles the
 //! deliveries — acknowledged only once their calls succeeded, or once the
 //! failed part was durably queued for retry or dead-lettered. A settlement
@@ -11,6 +12,7 @@
 pub mod after_purge;
 pub mod breaker;
 pub mod coalesce;
+mod collect;
 mod crew;
 pub mod escalate;
 pub mod limiter;
@@ -62,7 +64,8 @@ pub struct TargetWorker {
     pub rate: Option<Rate>,
     /// Retry policy.
     pub retry: RetryPolicy,
-    /// Most jobs per batch.
+    /// Most jobs per batch; a full batch is called without waiting out its
+    /// window.
     pub max_batch: usize,
     /// How long a call may go on after a stop before it is cancelled.
     pub stop_grace: Duration,
@@ -158,55 +161,6 @@ impl TargetWorker {
                 Plan { calls, storm }
             }
             None => Plan { calls, storm: None },
-        }
-    }
-
-    /// Collects the target's jobs for its window, and on while the first
-    /// call of the merged batch has to wait (for the rate limit, a
-    /// `Retry-After` or the breaker), so that waiting merges jobs instead of
-    /// piling up calls. Returns the batch and its calls, the first call's
-    /// slot taken; `None` (the batch given back) when `stop` came first.
-    async fn collect(
-        &self,
-        queue: &Queue,
-        first: Delivery,
-        pace: &Pace,
-        stop: &CancellationToken,
-    ) -> Option<(Vec<Delivery>, Plan)> {
-        let mut batch = vec![first];
-        let mut close_at = Instant::now() + self.window;
-        loop {
-            let full = batch.len() >= self.max_batch;
-            let next = async {
-                if full {
-                    tokio::time::sleep_until(close_at).await;
-                    None
-                } else {
-                    queue.next(&self.target, Some(close_at)).await
-                }
-            };
-            tokio::select! {
-                () = stop.cancelled() => {
-                    queue.release(&batch.iter().map(|d| d.tag.clone()).collect::<Vec<_>>()).await;
-                    return None;
-                }
-                delivery = next => match delivery {
-                    Some(delivery) => {
-                        batch.push(delivery);
-                        continue;
-                    }
-                    None if Instant::now() < close_at => continue,
-                    None => {}
-                },
-            }
-            let plan = self.plan(&batch);
-            let Some(call) = plan.calls.first() else {
-                return Some((batch, plan));
-            };
-            match pace.try_acquire(call) {
-                Ok(()) => return Some((batch, plan)),
-                Err(ready_at) => close_at = ready_at,
-            }
         }
     }
 

@@ -6,6 +6,7 @@ mod amqp;
 mod cli;
 mod cluster;
 mod dedupe;
+mod drain;
 mod durability;
 mod fakes;
 mod follow_ups;

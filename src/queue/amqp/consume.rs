@@ -15,6 +15,7 @@ use lapin::{BasicProperties, Channel};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::acks::{self, AmqpTag, Unsettled};
 use super::{AmqpQueue, letters, trace_headers};
 use crate::job::{Job, TargetId};
 use crate::queue::{Delivery, DeliveryTag, QueueError};
@@ -28,6 +29,8 @@ const HEALTH_CHECK: Duration = Duration::from_secs(1);
 pub(super) struct TargetConsumer {
     pub channel: Channel,
     stream: lapin::Consumer,
+    /// What this channel handed out and is not settled yet.
+    unsettled: Arc<Unsettled>,
 }
 
 pub(super) type ConsumerSlot = Arc<tokio::sync::Mutex<Option<TargetConsumer>>>;
@@ -83,7 +86,11 @@ impl AmqpQueue {
             )
             .await
             .map_err(|e| failed(format!("cannot consume {queue}: {e}")))?;
-        Ok(TargetConsumer { channel, stream })
+        Ok(TargetConsumer {
+            channel,
+            stream,
+            unsettled: Arc::default(),
+        })
     }
 
     /// Opens the consumer of `queue` into `slot` if it has none, retrying
@@ -167,12 +174,13 @@ impl AmqpQueue {
             let delivery = self
                 .next_raw(&queue, Some(target.as_str()), &mut slot, deadline)
                 .await?;
+            let unsettled = slot.as_ref()?.unsettled.clone();
             let reason = match Job::from_bytes(&delivery.data) {
                 Ok(job) if job.target == *target => {
                     let trace = trace_headers::parent(&delivery.properties);
                     return Some(Delivery {
                         job,
-                        tag: DeliveryTag::Amqp(delivery.acker),
+                        tag: DeliveryTag::Amqp(AmqpTag::handed_out(&delivery, &unsettled)),
                         trace,
                     });
                 }
@@ -182,28 +190,33 @@ impl AmqpQueue {
                 ),
                 Err(invalid) => invalid.to_string(),
             };
-            self.reject_invalid(delivery, target.as_str(), &reason, true)
-                .await;
+            if !self
+                .reject_invalid(&delivery, target.as_str(), &reason, true)
+                .await
+            {
+                acks::left_unsettled(&delivery, &unsettled);
+            }
         }
     }
 
     /// Dead-letters a message that is not a job of its queue's target, or
     /// (`routed` false) that reached no target: `target` is then the
     /// producer's routing key, kept in the letter but never a metric label.
+    /// False when the message could not be settled.
     async fn reject_invalid(
         &self,
-        delivery: lapin::message::Delivery,
+        delivery: &lapin::message::Delivery,
         target: &str,
         reason: &str,
         routed: bool,
-    ) {
+    ) -> bool {
         tracing::warn!(%target, %reason, "invalid message dead-lettered");
         crate::telemetry::invalid_message();
         crate::telemetry::dead_letter(if routed { target } else { "unroutable" });
         let dead = self.inner.names.dead();
         let props = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_message_id(letters::message_id_of(&delivery).into())
+            .with_message_id(letters::message_id_of(delivery).into())
             .with_headers(letters::dead_headers(target, reason, 0));
         let result = async {
             let sent = self.send(&dead, target, &delivery.data, props).await?;
@@ -221,8 +234,12 @@ impl AmqpQueue {
                 delivery.acker.nack(requeue).await
             }
         };
-        if let Err(error) = outcome {
-            tracing::warn!(%target, %error, "cannot settle an invalid message; it will be redelivered");
+        match outcome {
+            Ok(settled) => settled,
+            Err(error) => {
+                tracing::warn!(%target, %error, "cannot settle an invalid message; it will be redelivered");
+                false
+            }
         }
     }
 
@@ -239,7 +256,7 @@ impl AmqpQueue {
             let Some(delivery) = delivery else { continue };
             let key = delivery.routing_key.as_str().to_string();
             let reason = format!("no target {key:?} is configured (unroutable routing key)");
-            self.reject_invalid(delivery, &key, &reason, false).await;
+            self.reject_invalid(&delivery, &key, &reason, false).await;
         }
     }
 }

@@ -6,6 +6,7 @@
 //! consumer ([`consume`]); the dead letters are read and replayed by
 //! [`letters`].
 
+mod acks;
 mod broker;
 mod consume;
 mod keeper;
@@ -19,10 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lapin::options::{
-    BasicAckOptions, BasicNackOptions, BasicPublishOptions, ExchangeDeleteOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{BasicProperties, PublisherConfirm};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Deduper, DeliveryKey, DeliveryTag, Published, QueueError, Settlement};
 use crate::config::QueueSettings;
 use crate::job::{Job, TargetId};
+pub use acks::AmqpTag;
 use broker::Broker;
 pub use broker::{BrokerError, display_host};
 use consume::ConsumerSlot;
@@ -88,6 +87,15 @@ struct Sent {
     exchange: String,
     routing_key: String,
     generation: u64,
+}
+
+/// The broker's handles among `tags`.
+fn amqp_tags<'a>(tags: impl Iterator<Item = &'a DeliveryTag>) -> Vec<AmqpTag> {
+    tags.filter_map(|tag| match tag {
+        DeliveryTag::Amqp(tag) => Some(tag.clone()),
+        DeliveryTag::Embedded(_) => None,
+    })
+    .collect()
 }
 
 fn encode(job: &Job) -> Result<Vec<u8>, QueueError> {
@@ -304,30 +312,13 @@ impl AmqpQueue {
             );
         }
         self.confirmed(sent).await?;
-        for tag in settlement.ack {
-            if let DeliveryTag::Amqp(acker) = tag
-                && let Err(error) = acker.ack(BasicAckOptions::default()).await
-            {
-                // The message comes back when its channel closes: a duplicate, not a loss.
-                tracing::warn!(%error, "cannot acknowledge a settled delivery; it may run again");
-            }
-        }
+        acks::ack(amqp_tags(settlement.ack.iter())).await;
         Ok(())
     }
 
     /// Gives deliveries back to the broker for redelivery.
     pub async fn release(&self, tags: &[DeliveryTag]) {
-        for tag in tags {
-            if let DeliveryTag::Amqp(acker) = tag {
-                let requeue = BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                };
-                if let Err(error) = acker.nack(requeue).await {
-                    tracing::warn!(%error, "cannot give a delivery back; the broker will when its channel closes");
-                }
-            }
-        }
+        acks::release(amqp_tags(tags.iter())).await;
     }
 
     /// The targets whose queues are declared.
