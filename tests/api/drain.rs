@@ -74,6 +74,7 @@ fn worker(provider: Arc<Counter>, max_batch: usize) -> TargetWorker {
         rate_limited_wait: Duration::from_secs(30),
         escalate_after: None,
         after_purge: None,
+        history: purgehook::history::History::off(),
     }
 }
 
