@@ -11,7 +11,6 @@ use tokio::sync::oneshot;
 
 use super::EmbeddedQueue;
 use super::recovery::Disk;
-use super::store::Request;
 use crate::queue::QueueError;
 
 /// The log's records: (ms, sequence) → bytes.
@@ -118,20 +117,20 @@ fn prune_records(disk: &Disk, before_ms: u64) -> Result<u64, QueueError> {
 impl EmbeddedQueue {
     /// Appends records (time in ms, bytes) to the store's log.
     pub async fn log_append(&self, records: Vec<(u64, Vec<u8>)>) -> Result<(), QueueError> {
-        self.ask(|done| Request::Log(LogRequest::Append { records, done }))
+        self.ask(|done| LogRequest::Append { records, done }.into())
             .await
     }
 
     /// The log's records from `since_ms` on, newest first (at most
     /// [`MAX_READ`]).
     pub async fn log_read(&self, since_ms: u64) -> Result<Vec<(u64, Vec<u8>)>, QueueError> {
-        self.ask(|reply| Request::Log(LogRequest::Read { since_ms, reply }))
+        self.ask(|reply| LogRequest::Read { since_ms, reply }.into())
             .await
     }
 
     /// Deletes the log's records older than `before_ms`; returns how many.
     pub async fn log_prune(&self, before_ms: u64) -> Result<u64, QueueError> {
-        self.ask(|reply| Request::Log(LogRequest::Prune { before_ms, reply }))
+        self.ask(|reply| LogRequest::Prune { before_ms, reply }.into())
             .await
     }
 }

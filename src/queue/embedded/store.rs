@@ -49,6 +49,12 @@ pub(super) enum Request {
     Log(LogRequest),
 }
 
+impl From<LogRequest> for Request {
+    fn from(request: LogRequest) -> Request {
+        Request::Log(request)
+    }
+}
+
 /// Counters of the writer, for benchmarks and tests.
 #[derive(Debug, Default)]
 pub struct WriterStats {
