@@ -36,7 +36,10 @@ impl RetryPolicy {
         match error {
             ProviderError::Permanent { message } => return Decision::Dead(message.clone()),
             _ if attempts >= self.max_attempts => {
-                return Decision::Dead(format!("gave up after {attempts} attempts: {error}"));
+                let plural = if attempts == 1 { "" } else { "s" };
+                return Decision::Dead(format!(
+                    "gave up after {attempts} attempt{plural}: {error}"
+                ));
             }
             _ => {}
         }
