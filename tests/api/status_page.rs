@@ -300,3 +300,85 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
     );
     app.stop().await;
 }
+
+/// A target with `rate = "1/1h"`, after its one call, shows its next slot
+/// an hour away (the rate's period and its 1 s margin), from the target's
+/// own `rate`; one without a rate is free now. The page says so too.
+#[tokio::test]
+async fn a_target_that_spent_its_rate_shows_its_next_slot_an_hour_away() {
+    let (hourly, free) = (
+        BigScoots::start(APP_PASSWORD).await,
+        BigScoots::start(APP_PASSWORD).await,
+    );
+    let port = free_port();
+    let toml = format!(
+        "{}{}{}[server]\napi_tokens = [\"{TOKEN}\"]\nstatus_listen = \"127.0.0.1:{port}\"\n\n[worker]\nwindow = \"10ms\"\n",
+        sources(),
+        hourly.target("status-hourly", APP_PASSWORD, "rate = \"1/1h\""),
+        free.target("status-free", APP_PASSWORD, ""),
+    );
+    let app = spawn_app(&toml).await;
+    let data_url = format!("http://127.0.0.1:{port}/status/data");
+    let target = |data: &Value, id: &str| {
+        let targets = data["targets"].as_array().unwrap();
+        targets.iter().find(|t| t["id"] == id).unwrap().clone()
+    };
+    let before: Value = app
+        .client
+        .get(&data_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        target(&before, "status-hourly")["next_slot_in_seconds"],
+        0.0
+    );
+
+    app.queue
+        .publish(&[
+            post_ids_job("status-hourly", 1),
+            post_ids_job("status-free", 2),
+        ])
+        .await
+        .unwrap();
+    let data = eventually(WAIT, "both calls made, the hourly slot taken", || async {
+        let data: Value = app
+            .client
+            .get(&data_url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let calls = hourly.requests().await.len() + free.requests().await.len();
+        let next = target(&data, "status-hourly")["next_slot_in_seconds"].as_f64()?;
+        (calls == 2 && next > 0.0).then_some(data)
+    })
+    .await;
+    let hourly_status = target(&data, "status-hourly");
+    assert_eq!(hourly_status["rate_limit"], "1/1h", "{hourly_status}");
+    assert_eq!(hourly_status["rate_limit_from"], "target");
+    let next = hourly_status["next_slot_in_seconds"].as_f64().unwrap();
+    assert!(
+        (3540.0..=3601.0).contains(&next),
+        "about an hour away: {next}"
+    );
+    assert_eq!(hourly_status["retry_after_hold"], false);
+    let free_status = target(&data, "status-free");
+    assert_eq!(free_status["next_slot_in_seconds"], 0.0, "{free_status}");
+    assert_eq!(free_status["rate_limit"], Value::Null);
+
+    if !chromium_missing() {
+        let dom = dump_dom(format!("http://127.0.0.1:{port}/status")).await;
+        assert!(dom.contains("1/1h (target)"), "{dom}");
+        assert!(
+            dom.contains("next call in 1 h") || dom.contains("next call in 59 min"),
+            "{dom}"
+        );
+    }
+    app.stop().await;
+}
