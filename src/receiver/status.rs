@@ -87,7 +87,8 @@ struct RateSlot {
     rate_limit: Option<String>,
     /// Where it comes from: `target` or `provider`.
     rate_limit_from: Option<&'static str>,
-    /// Seconds until the next call may start (0: now); `null` when no
+    /// Seconds until the next call may start (0: now) — by the rate, a
+    /// `Retry-After` or the open breaker's probe; `null` when no
     /// worker in this process calls the target (a receiver alone).
     next_slot_in_seconds: Option<f64>,
     /// Whether a provider's `Retry-After` holds every call now.

@@ -12,7 +12,7 @@ use metrics::gauge;
 /// A target's slot, in unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
-    /// No call starts before this (the rate, or a hold).
+    /// No call starts before this (the rate, a hold, the breaker's probe).
     pub next_call_at: i64,
     /// A provider's `Retry-After` holds every call until this.
     pub held_until: i64,

@@ -41,7 +41,8 @@ impl Pace {
         pace
     }
 
-    /// Publishes when the next call may start, for the status page.
+    /// Publishes when the next call may start (by the rate, a hold or the
+    /// open breaker's probe), for the status page.
     fn publish_slot(&self) {
         let now = Instant::now();
         let unix_ms = |at: Instant| {
@@ -51,7 +52,7 @@ impl Pace {
         telemetry::rate_slot::publish(
             self.target.as_str(),
             telemetry::rate_slot::Slot {
-                next_call_at: unix_ms(self.limiter.next_call_at()),
+                next_call_at: unix_ms(self.resume_at().max(self.limiter.next_call_at())),
                 held_until: unix_ms(self.limiter.blocked_until()),
             },
         );
@@ -95,11 +96,15 @@ impl Pace {
 
     /// A call went through: the provider is healthy, the breaker closes.
     pub fn record_success(&mut self, target: &TargetId) {
-        if self.breaker.ready_at().is_some() {
+        let was_open = self.breaker.ready_at().is_some();
+        if was_open {
             telemetry::breaker_open(target.as_str(), false);
             tracing::info!(target_id = %target, "provider answers again: calls resume");
         }
         self.breaker.record_success();
+        if was_open {
+            self.publish_slot();
+        }
     }
 
     /// Accounts for a failed call: a `Retry-After` holds every call; a
@@ -114,15 +119,15 @@ impl Pace {
             ProviderError::RateLimited {
                 retry_after: Some(wait),
                 ..
-            } => {
-                (self.limiter).block_until(Instant::now() + (*wait).min(MAX_PAUSE));
-                self.publish_slot();
-            }
+            } => self
+                .limiter
+                .block_until(Instant::now() + (*wait).min(MAX_PAUSE)),
             _ => {}
         }
         if let Some(cooldown) = self.breaker.record_failure() {
             telemetry::breaker_open(target.as_str(), true);
             tracing::warn!(target_id = %target, ?cooldown, "provider keeps failing: calls paused, then one probe");
         }
+        self.publish_slot();
     }
 }

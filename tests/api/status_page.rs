@@ -14,6 +14,8 @@ use std::time::Duration;
 use purgehook::action::Action;
 use purgehook::job::Job;
 use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{Mock, ResponseTemplate};
 
 use crate::fakes::bigscoots::BigScoots;
 use crate::helpers::*;
@@ -184,6 +186,23 @@ async fn the_page_shows_the_open_breaker_and_its_replay_button_purges() {
         "{dom}"
     );
     assert!(dom.contains("bigscoots"), "the provider is shown: {dom}");
+    let data: Value = (app
+        .client
+        .get(format!("http://127.0.0.1:{port}/status/data")))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let broken = &data["targets"][1];
+    assert_eq!(broken["id"], "status-broken");
+    let probe = broken["next_slot_in_seconds"].as_f64().unwrap();
+    // The hour's cooldown, capped at 15 min like every pause.
+    assert!(
+        (800.0..=900.0).contains(&probe),
+        "no call before the breaker's probe: {broken}"
+    );
     assert!(
         dom.contains(&format!(r#"data-replay="{letter}""#)),
         "the letter's replay button: {dom}"
@@ -303,19 +322,28 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
 
 /// A target with `rate = "1/1h"`, after its one call, shows its next slot
 /// an hour away (the rate's period and its 1 s margin), from the target's
-/// own `rate`; one without a rate is free now. The page says so too.
+/// own `rate`; one without a rate is free now; one whose provider answered
+/// 429 with `Retry-After: 600` is held ten minutes. The page says so too.
 #[tokio::test]
 async fn a_target_that_spent_its_rate_shows_its_next_slot_an_hour_away() {
-    let (hourly, free) = (
+    let (hourly, free, held) = (
+        BigScoots::start(APP_PASSWORD).await,
         BigScoots::start(APP_PASSWORD).await,
         BigScoots::start(APP_PASSWORD).await,
     );
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "600"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&held.server)
+        .await;
     let port = free_port();
     let toml = format!(
-        "{}{}{}[server]\napi_tokens = [\"{TOKEN}\"]\nstatus_listen = \"127.0.0.1:{port}\"\n\n[worker]\nwindow = \"10ms\"\n",
+        "{}{}{}{}[server]\napi_tokens = [\"{TOKEN}\"]\nstatus_listen = \"127.0.0.1:{port}\"\n\n[worker]\nwindow = \"10ms\"\n",
         sources(),
         hourly.target("status-hourly", APP_PASSWORD, "rate = \"1/1h\""),
         free.target("status-free", APP_PASSWORD, ""),
+        held.target("status-held", APP_PASSWORD, ""),
     );
     let app = spawn_app(&toml).await;
     let data_url = format!("http://127.0.0.1:{port}/status/data");
@@ -341,6 +369,7 @@ async fn a_target_that_spent_its_rate_shows_its_next_slot_an_hour_away() {
         .publish(&[
             post_ids_job("status-hourly", 1),
             post_ids_job("status-free", 2),
+            post_ids_job("status-held", 3),
         ])
         .await
         .unwrap();
@@ -356,7 +385,8 @@ async fn a_target_that_spent_its_rate_shows_its_next_slot_an_hour_away() {
             .ok()?;
         let calls = hourly.requests().await.len() + free.requests().await.len();
         let next = target(&data, "status-hourly")["next_slot_in_seconds"].as_f64()?;
-        (calls == 2 && next > 0.0).then_some(data)
+        let held = target(&data, "status-held")["retry_after_hold"] == true;
+        (calls == 2 && next > 0.0 && held).then_some(data)
     })
     .await;
     let hourly_status = target(&data, "status-hourly");
@@ -371,10 +401,14 @@ async fn a_target_that_spent_its_rate_shows_its_next_slot_an_hour_away() {
     let free_status = target(&data, "status-free");
     assert_eq!(free_status["next_slot_in_seconds"], 0.0, "{free_status}");
     assert_eq!(free_status["rate_limit"], Value::Null);
+    let held_status = target(&data, "status-held");
+    let next = held_status["next_slot_in_seconds"].as_f64().unwrap();
+    assert!((540.0..=600.0).contains(&next), "held ten minutes: {next}");
 
     if !chromium_missing() {
         let dom = dump_dom(format!("http://127.0.0.1:{port}/status")).await;
         assert!(dom.contains("1/1h (target)"), "{dom}");
+        assert!(dom.contains("(Retry-After)"), "{dom}");
         assert!(
             dom.contains("next call in 1 h") || dom.contains("next call in 59 min"),
             "{dom}"
