@@ -2,9 +2,10 @@
 //! renders the targets, shows the one whose breaker is open and the dead
 //! letters, and its replay button — clicked by the page itself when asked
 //! by URL (`#replay=<id>`) — replays a letter whose purge then reaches the
-//! provider. Served without a token on `[server] status_listen`; on the
-//! main listener behind the API's bearer token. Skipped without Chromium,
-//! except under CI=1.
+//! provider; each target's rate-limit slot (an hour away after a `1/1h`
+//! target's call, a `Retry-After` hold, an open breaker's probe). Served
+//! without a token on `[server] status_listen`; on the main listener behind
+//! the API's bearer token. Skipped without Chromium, except under CI=1.
 
 use std::io::Write as _;
 use std::process::Command;
@@ -255,7 +256,10 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
         BigScoots::start(APP_PASSWORD).await,
     );
     let status_port = free_port();
-    let app = spawn_app(&config(&blog, &broken, status_port)).await;
+    // Targets of their own: each target's slot is process-wide, like the
+    // metrics, and the other test's are asserted.
+    let toml = config(&blog, &broken, status_port).replace("[targets.status-", "[targets.token-");
+    let app = spawn_app(&toml).await;
     for path in ["/status", "/status/data"] {
         assert_eq!(app.get(path).await.status().as_u16(), 401, "{path}");
     }
@@ -285,7 +289,7 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
         .iter()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
-    assert_eq!(targets, ["status-blog", "status-broken"]);
+    assert_eq!(targets, ["token-blog", "token-broken"]);
     assert_eq!(data["targets"][0]["breaker"], "closed");
     assert_eq!(data["targets"][0]["queue_depth"], 0);
     assert_eq!(data["backend"], "embedded");
@@ -300,7 +304,7 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
     assert_eq!(open.status().as_u16(), 200);
     let history = app
         .client
-        .get(format!("{status}/api/v1/history?target=status-blog"))
+        .get(format!("{status}/api/v1/history?target=token-blog"))
         .send()
         .await
         .unwrap();
@@ -308,7 +312,7 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
     let purge = app
         .client
         .post(format!("{status}/api/v1/purge"))
-        .json(&json!({"target": "status-blog", "kind": "everything"}))
+        .json(&json!({"target": "token-blog", "kind": "everything"}))
         .send()
         .await
         .unwrap();
