@@ -4,9 +4,11 @@
 //! [`Throttle`] for lines an attacker could repeat at will; and the
 //! Prometheus counters, one function per event so their names and labels
 //! live in one place. Labels only ever carry configured names or fixed
-//! words, never a string a client chose.
+//! words, never a string a client chose. Each target's rate-limit slot is
+//! published for the status page ([`rate_slot`]).
 
 pub mod escape;
+pub mod rate_slot;
 pub mod trace;
 
 use std::sync::{Mutex, OnceLock, PoisonError};

@@ -18,7 +18,7 @@ use crate::history::History;
 use crate::job::TargetId;
 use crate::provider::{self, Configured};
 use crate::queue::{Connect, Queue};
-use crate::receiver::{Limits, LiveRouting, OpsState, ReceiverState, Routing, ops_server, server};
+use crate::receiver::{Limits, LiveRouting, OpsState, ReceiverState, ops_server, server};
 use crate::rules::RuleSet;
 use crate::shutdown::Shutdown;
 use crate::source::{self, Source};
@@ -320,12 +320,8 @@ impl Application {
             ..
         } = prepared;
         let routing = role.receives().then(|| {
-            LiveRouting::new(Routing {
-                targets: capabilities(&targets),
-                sources,
-                rules,
-                api_tokens: settings.server.api_tokens.clone(),
-            })
+            let tokens = settings.server.api_tokens.clone();
+            LiveRouting::new(reload::routing(&targets, sources, rules, tokens))
         });
         let Some(address) = listen else {
             return Ok((None, None, routing));

@@ -10,6 +10,7 @@
 //! `[log]`, `[worker] listen` and `max_batch`) are said, and left as
 //! they were.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -21,6 +22,9 @@ use crate::config::{self, ConfigErrors, Loaded, Settings, WorkerSettings};
 use crate::job::TargetId;
 use crate::queue::Queue;
 use crate::receiver::{LiveRouting, Routing};
+use crate::rules::RuleSet;
+use crate::secret::Secret;
+use crate::source::Source;
 use crate::worker::{Changes, Crew, Staffed};
 
 /// What a reload changed.
@@ -149,12 +153,13 @@ impl Reloader {
         let staffed = staffed(&prepared);
         let (sources, rules) = (prepared.sources.len(), prepared.rules.len());
         if let Some(routing) = &self.inner.routing {
-            routing.replace(Routing {
-                targets: prepared.capabilities(),
-                sources: prepared.sources,
-                rules: prepared.rules,
-                api_tokens: prepared.settings.server.api_tokens.clone(),
-            });
+            let tokens = prepared.settings.server.api_tokens.clone();
+            routing.replace(self::routing(
+                &prepared.targets,
+                prepared.sources,
+                prepared.rules,
+                tokens,
+            ));
         }
         let workers = match &mut state.crew {
             Some(crew) => crew.staff(staffed),
@@ -188,6 +193,25 @@ impl Reloader {
 /// Each target's worker with the fingerprint of its configuration: its
 /// table (values included: a changed URL or credential reference restarts
 /// it) and the `[worker]` defaults. Held in memory, never shown.
+/// The receiver's routing for a configuration's targets, sources, rules
+/// and API tokens.
+pub(super) fn routing(
+    targets: &BTreeMap<TargetId, Target>,
+    sources: BTreeMap<String, Source>,
+    rules: RuleSet,
+    api_tokens: Vec<Secret>,
+) -> Routing {
+    Routing {
+        targets: super::capabilities(targets),
+        rates: (targets.iter())
+            .filter_map(|(id, target)| Some((id.clone(), target.settings.rate?)))
+            .collect(),
+        sources,
+        rules,
+        api_tokens,
+    }
+}
+
 pub(super) fn staffed(prepared: &Prepared) -> Vec<Staffed> {
     prepared
         .workers()

@@ -113,11 +113,21 @@ impl Deployment {
     }
 
     /// Queues `job`; when this returns, it is stored. Returns the id it was
-    /// stored under (the API gives the job its own).
-    pub async fn purge(&self, job: &Job) -> anyhow::Result<String> {
+    /// stored under (the API gives the job its own). Queued on the queue
+    /// itself, the job is recorded in the history (`source` `cli`) as the
+    /// API records its own; a history that refuses it is said, the job
+    /// stays queued.
+    pub async fn purge(&self, settings: &Settings, job: &Job) -> anyhow::Result<String> {
         match self {
             Deployment::Queue(queue) => {
                 queue.publish(std::slice::from_ref(job)).await?;
+                let history = History::start(&settings.history, queue);
+                if let Err(error) = history.queued_now(job, "cli").await {
+                    eprintln!(
+                        "warning: job {} is queued but not in the history: {error}",
+                        job.id
+                    );
+                }
                 Ok(job.id.to_string())
             }
             Deployment::Api { .. } => {

@@ -34,7 +34,9 @@ pub fn run(config: &Path, target: &str, action: Action) -> anyhow::Result<ExitCo
         .accepts(&action)
         .map_err(|problem| anyhow!("target {target:?}: {problem}"))?;
     let job = Job::new(target, action, None);
-    let job_id = Deployment::run(&prepared.settings, async |d| d.purge(&job).await)?;
+    let job_id = Deployment::run(&prepared.settings, async |d| {
+        d.purge(&prepared.settings, &job).await
+    })?;
     println!(
         "queued {} purge for target {} (job {job_id})",
         job.action.kind(),

@@ -247,12 +247,18 @@ impl History {
 
     /// A job queued by an operator (`source` = `api` or `cli`).
     pub fn queued(&self, job: &Job, source: &str) {
-        if !self.is_on() {
-            return;
+        if self.is_on() {
+            self.record(operator_job(job, source));
         }
-        let mut record = job_record(job, now(), "queued");
-        record.source = Some(source.to_string());
-        self.record(record);
+    }
+
+    /// A job queued by an operator, stored before this returns (for a
+    /// command that exits at once, past the writer's buffer).
+    pub async fn queued_now(&self, job: &Job, source: &str) -> Result<(), HistoryError> {
+        match &self.inner {
+            Some(inner) => inner.store.write(&[operator_job(job, source)]).await,
+            None => Ok(()),
+        }
     }
 
     /// A provider call ended with `outcome` (`ok`, `retry`, `dead`,
@@ -306,6 +312,12 @@ pub struct Called<'a> {
     pub outcome: &'static str,
     /// The provider's error, if any.
     pub detail: Option<String>,
+}
+
+fn operator_job(job: &Job, source: &str) -> Record {
+    let mut record = job_record(job, now(), "queued");
+    record.source = Some(source.to_string());
+    record
 }
 
 fn job_record(job: &Job, at: Timestamp, outcome: &str) -> Record {

@@ -12,6 +12,7 @@ use crate::job::TargetId;
 use crate::rules::RuleSet;
 use crate::secret::Secret;
 use crate::source::Source;
+use crate::units::Rate;
 
 /// One configuration's routing.
 pub struct Routing {
@@ -21,6 +22,8 @@ pub struct Routing {
     pub rules: RuleSet,
     /// What each configured target accepts, for the purge API.
     pub targets: BTreeMap<TargetId, Capabilities>,
+    /// The targets' own `rate`s, where set, for the status page.
+    pub rates: BTreeMap<TargetId, Rate>,
     /// Bearer tokens of the API (`[server] api_tokens`).
     pub api_tokens: Vec<Secret>,
 }

@@ -1,7 +1,7 @@
 //! The status page: `GET /status`, one HTML page with its CSS and script
 //! inline (`status.html`, no build step, no external assets), which polls
 //! `GET /status/data` — each target with its provider, breaker state,
-//! documented rate limit, queue depth and last calls (and their
+//! rate-limit slot, queue depth and last calls (and their
 //! verifications), the dead letters, and the recent events — and whose
 //! buttons call the dead-letter API. Behind the API's bearer token; on the
 //! `[server] status_listen` address, without one (bind it to a private
@@ -19,6 +19,8 @@ use super::error::ReceiveError;
 use super::request::authorize;
 use super::{OpsState, ReceiverState};
 use crate::history::{Kind, Record};
+use crate::telemetry;
+use crate::units::Rate;
 
 /// The page.
 const PAGE: &str = include_str!("status.html");
@@ -69,12 +71,47 @@ struct TargetStatus {
     provider: &'static str,
     /// `open` or `closed`.
     breaker: &'static str,
-    /// The provider's documented rate limit, if it has one.
-    rate_limit: Option<String>,
+    #[serde(flatten)]
+    slot: RateSlot,
     /// Jobs waiting (`null` where the queue cannot tell: RabbitMQ).
     queue_depth: Option<usize>,
     /// The last calls and verifications, newest first.
     calls: Vec<Record>,
+}
+
+/// A target's rate-limit slot.
+#[derive(Serialize)]
+struct RateSlot {
+    /// The rate limit in force: the target's `rate`, else its provider's
+    /// documented one, if it has one.
+    rate_limit: Option<String>,
+    /// Where it comes from: `target` or `provider`.
+    rate_limit_from: Option<&'static str>,
+    /// Seconds until the next call may start (0: now) — by the rate, a
+    /// `Retry-After` or the open breaker's probe; `null` when no
+    /// worker in this process calls the target (a receiver alone).
+    next_slot_in_seconds: Option<f64>,
+    /// Whether a provider's `Retry-After` holds every call now.
+    retry_after_hold: bool,
+}
+
+impl RateSlot {
+    /// `target`'s slot, with its own `rate` if set and its provider's
+    /// documented one, as its worker (if in this process) last published.
+    fn of(target: &str, own: Option<Rate>, documented: Option<Rate>) -> RateSlot {
+        let now = crate::job::now().as_millisecond();
+        let slot = telemetry::rate_slot::get(target);
+        RateSlot {
+            rate_limit: own.or(documented).map(|rate| rate.to_string()),
+            rate_limit_from: match (own, documented) {
+                (Some(_), _) => Some("target"),
+                (None, Some(_)) => Some("provider"),
+                (None, None) => None,
+            },
+            next_slot_in_seconds: slot.map(|s| (s.next_call_at - now).max(0) as f64 / 1000.0),
+            retry_after_hold: slot.is_some_and(|s| s.held_until > now),
+        }
+    }
 }
 
 async fn data(
@@ -103,7 +140,11 @@ async fn data(
             } else {
                 "closed"
             },
-            rate_limit: capabilities.default_rate.map(|d| d.rate.to_string()),
+            slot: RateSlot::of(
+                id.as_str(),
+                routing.rates.get(id).copied(),
+                capabilities.default_rate.map(|d| d.rate),
+            ),
             queue_depth: state.queue.pending_jobs(id.as_str()),
             calls: (recent.iter().flatten())
                 .filter(|r| matches!(r.kind, Kind::Call | Kind::Verify))

@@ -107,6 +107,13 @@ impl CallLimiter {
         }
     }
 
+    /// When the next call the rate counts may start (now or earlier when
+    /// it may start at once), holds included.
+    pub fn next_call_at(&self) -> Instant {
+        let ready = self.window.as_ref().and_then(Window::ready_at);
+        ready.map_or(self.blocked_until, |ready| ready.max(self.blocked_until))
+    }
+
     /// Until when every call is held (now or earlier when none is).
     pub fn blocked_until(&self) -> Instant {
         self.blocked_until

@@ -142,3 +142,19 @@ fn the_margin_is_two_percent_between_50_ms_and_a_second() {
     );
     assert_eq!(margin(Duration::from_secs(60)), Duration::from_secs(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_next_call_is_due_when_the_rate_or_a_hold_allows() {
+    let call = Action::EVERYTHING;
+    let mut limiter = CallLimiter::new(Some(rate("2/10s")), None);
+    let start = Instant::now();
+    assert!(limiter.next_call_at() <= start, "free before any call");
+    limiter.record_end(&call);
+    assert!(limiter.next_call_at() <= start, "one of two calls spent");
+    limiter.record_end(&call);
+    let due = start + Duration::from_secs(10) + margin(Duration::from_secs(10));
+    assert_eq!(limiter.next_call_at(), due);
+    assert_eq!(limiter.try_acquire(&call), Err(due));
+    limiter.block_until(start + Duration::from_secs(60));
+    assert_eq!(limiter.next_call_at(), start + Duration::from_secs(60));
+}

@@ -128,7 +128,7 @@ impl TargetWorker {
     /// The batch loop: collect, merge, call, settle, until `stop`.
     async fn batches(&self, queue: Queue, handoff: Handoff, stop: CancellationToken) {
         let documented = self.capabilities.default_rate;
-        let mut pace = Pace::new(self.rate, documented, self.breaker);
+        let mut pace = Pace::new(&self.target, self.rate, documented, self.breaker);
         let mut storm_refusal_said = false;
         loop {
             let first = tokio::select! {

@@ -1,6 +1,7 @@
 //! [`Pace`]: what paces one target's calls — its rate limits
 //! ([`CallLimiter`]) and its circuit breaker — and how a call's outcome
-//! moves them.
+//! moves them. After each call and each hold it publishes when the
+//! target's next call may start ([`telemetry::rate_slot`]).
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -17,22 +18,44 @@ use crate::units::Rate;
 
 /// What paces a target's calls: its rate limits and its circuit breaker.
 pub(super) struct Pace {
+    target: TargetId,
     limiter: CallLimiter,
     breaker: CircuitBreaker,
 }
 
 impl Pace {
-    /// The pace of a target with `rate` (or its provider's documented
-    /// limit) and `breaker`.
+    /// The pace of `target` with `rate` (or its provider's documented
+    /// limit) and `breaker`; its slot is free.
     pub fn new(
+        target: &TargetId,
         rate: Option<Rate>,
         documented: Option<DefaultRate>,
         breaker: BreakerPolicy,
     ) -> Pace {
-        Pace {
+        let pace = Pace {
+            target: target.clone(),
             limiter: CallLimiter::new(rate, documented),
             breaker: CircuitBreaker::new(breaker),
-        }
+        };
+        pace.publish_slot();
+        pace
+    }
+
+    /// Publishes when the next call may start (by the rate, a hold or the
+    /// open breaker's probe), for the status page.
+    fn publish_slot(&self) {
+        let now = Instant::now();
+        let unix_ms = |at: Instant| {
+            let ahead = at.saturating_duration_since(now).as_millis();
+            crate::job::now().as_millisecond() + i64::try_from(ahead).unwrap_or(i64::MAX / 2)
+        };
+        telemetry::rate_slot::publish(
+            self.target.as_str(),
+            telemetry::rate_slot::Slot {
+                next_call_at: unix_ms(self.resume_at().max(self.limiter.next_call_at())),
+                held_until: unix_ms(self.limiter.blocked_until()),
+            },
+        );
     }
 
     /// Takes the slot of `call` if it may start now, else says when it may.
@@ -68,15 +91,20 @@ impl Pace {
     /// A call ended (well or not): it counts against the rate from now.
     pub fn record_end(&mut self, call: &Action) {
         self.limiter.record_end(call);
+        self.publish_slot();
     }
 
     /// A call went through: the provider is healthy, the breaker closes.
     pub fn record_success(&mut self, target: &TargetId) {
-        if self.breaker.ready_at().is_some() {
+        let was_open = self.breaker.ready_at().is_some();
+        if was_open {
             telemetry::breaker_open(target.as_str(), false);
             tracing::info!(target_id = %target, "provider answers again: calls resume");
         }
         self.breaker.record_success();
+        if was_open {
+            self.publish_slot();
+        }
     }
 
     /// Accounts for a failed call: a `Retry-After` holds every call; a
@@ -100,5 +128,6 @@ impl Pace {
             telemetry::breaker_open(target.as_str(), true);
             tracing::warn!(target_id = %target, ?cooldown, "provider keeps failing: calls paused, then one probe");
         }
+        self.publish_slot();
     }
 }

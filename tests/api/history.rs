@@ -2,8 +2,10 @@
 //! its event through its job and the provider call to the URL's
 //! verification, asked by URL, event, job and target, `since` honoured;
 //! the API's bearer check and its 400s naming the parameter; retention
-//! deleting old records from the store's file; and `purgehook history`
-//! answering through the API while `serve` holds the store.
+//! deleting old records from the store's file; `purgehook history`
+//! answering through the API while `serve` holds the store; and a job that
+//! `purgehook purge` queues on the store itself, found by `purgehook
+//! history` before and after `serve` ran it.
 
 use std::time::Duration;
 
@@ -230,4 +232,72 @@ async fn the_history_command_answers_through_the_api_while_serve_holds_the_store
     assert!(stderr(&bad).contains("--since"), "{}", stderr(&bad));
     let none = purgehook(&["history"], &running.config, &running.env);
     assert!(!none.status.success());
+}
+
+/// The job id `purgehook purge` printed.
+fn printed_job(output: &std::process::Output) -> String {
+    let printed = stdout(output);
+    printed
+        .split("(job ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("a job id in {printed:?}"))
+        .to_string()
+}
+
+/// `purgehook history --job ID --json`, run against the store itself.
+fn history_of(job: &str, config: &std::path::Path, env: &[(&str, String)]) -> Vec<Value> {
+    let output = purgehook(&["history", "--job", job, "--json"], config, env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_job_the_purge_command_queues_on_the_store_itself_is_in_the_history() {
+    let cdn = Cdn::start().await;
+    let toml = config(&cdn, "");
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("purgehook.toml");
+    std::fs::write(&config_file, &toml).unwrap();
+    let store = dir.path().join("queue");
+    Queue::open_embedded(&store).await.unwrap().close().await;
+    let env = [("PURGEHOOK__QUEUE__PATH", store.display().to_string())];
+
+    let output = purgehook(
+        &["purge", "--target", "zone", "--url", &cdn.url("/blog/c")],
+        &config_file,
+        &env,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let job = printed_job(&output);
+    let queued = history_of(&job, &config_file, &env);
+    assert_eq!(kinds(&queued), ["job"], "{queued:?}");
+    assert_eq!(queued[0]["source"], "cli");
+    assert_eq!(queued[0]["outcome"], "queued");
+    assert_eq!(queued[0]["urls"][0], cdn.url("/blog/c"));
+
+    // `serve` on the same store runs it; its call joins the job's history.
+    let app = spawn_app_in(&toml, dir).await;
+    eventually(WAIT, "the job's call in the history", || async {
+        let found = records(&app, &format!("job={job}")).await;
+        found
+            .iter()
+            .any(|r| r["kind"] == "call" && r["outcome"] == "ok")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        cdn.purges(),
+        [serde_json::json!({"files": [cdn.url("/blog/c")]})]
+    );
+    let dir = app.stop().await;
+    let found = history_of(&job, &config_file, &env);
+    assert!(
+        found
+            .iter()
+            .any(|r| r["kind"] == "job" && r["source"] == "cli"),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|r| r["kind"] == "call"), "{found:?}");
+    drop(dir);
 }

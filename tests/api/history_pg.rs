@@ -2,7 +2,9 @@
 //! worker (separate roles, in this process) write into one table of the
 //! test's own — the event and its job from the receiver, the call from the
 //! worker — and the receiver's API answers from it; retention deletes old
-//! rows. The table and the broker's queues are removed after.
+//! rows; `purgehook purge` records its job there and `purgehook history`
+//! reads the table itself. The table and the broker's queues are removed
+//! after.
 
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use serde_json::Value;
 
 use crate::fakes::bigscoots::BigScoots;
 use crate::helpers::*;
+use crate::operator::{purgehook, stderr, stdout};
 use crate::services::{amqp_url, postgres_missing, postgres_url, rabbitmq_missing};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -181,5 +184,64 @@ async fn retention_deletes_old_rows_in_postgres() {
     })
     .await;
     app.stop().await;
+    clean_up(&prefix, &table).await;
+}
+
+#[tokio::test]
+async fn the_purge_and_history_commands_use_postgres_directly() {
+    if rabbitmq_missing() || postgres_missing() {
+        return;
+    }
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    let (prefix, table) = (format!("test-{unique}"), format!("history_{unique}"));
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let toml = config(&site, &table, "7d");
+    let worker = spawn(&toml, Role::Worker, &prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("purgehook.toml");
+    std::fs::write(&config_file, &toml).unwrap();
+    let env = [
+        ("PURGEHOOK__QUEUE__BACKEND", "amqp".to_string()),
+        ("PURGEHOOK__QUEUE__URL", amqp_url()),
+        ("PURGEHOOK__QUEUE__PREFIX", prefix.clone()),
+    ];
+
+    let output = purgehook(
+        &["purge", "--target", "pg-blog", "--post-id", "9"],
+        &config_file,
+        &env,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    let job = printed
+        .split("(job ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("a job id in {printed:?}"))
+        .to_string();
+    let found: Vec<Value> = eventually(WAIT, "the worker's call, read by the command", || async {
+        let output = purgehook(&["history", "--job", &job, "--json"], &config_file, &env);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let found: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        found.iter().any(|r| r["kind"] == "call").then_some(found)
+    })
+    .await;
+    let kinds: Vec<&str> = found.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["call", "job"], "{found:#?}");
+    assert_eq!(found[0]["outcome"], "ok");
+    assert_eq!(found[1]["source"], "cli");
+    assert_eq!(found[1]["target"], "pg-blog");
+    assert_eq!(site.requests().await.len(), 1);
+    let table_out = stdout(&purgehook(
+        &["history", "--target", "pg-blog"],
+        &config_file,
+        &env,
+    ));
+    assert!(
+        table_out.starts_with("TIME") && table_out.contains(&job),
+        "{table_out}"
+    );
+    assert_eq!(rows(&table).await, 2);
+    worker.stop().await;
     clean_up(&prefix, &table).await;
 }

@@ -2,9 +2,10 @@
 //! renders the targets, shows the one whose breaker is open and the dead
 //! letters, and its replay button — clicked by the page itself when asked
 //! by URL (`#replay=<id>`) — replays a letter whose purge then reaches the
-//! provider. Served without a token on `[server] status_listen`; on the
-//! main listener behind the API's bearer token. Skipped without Chromium,
-//! except under CI=1.
+//! provider; each target's rate-limit slot (an hour away after a `1/1h`
+//! target's call, a `Retry-After` hold, an open breaker's probe). Served
+//! without a token on `[server] status_listen`; on the main listener behind
+//! the API's bearer token. Skipped without Chromium, except under CI=1.
 
 use std::io::Write as _;
 use std::process::Command;
@@ -14,6 +15,8 @@ use std::time::Duration;
 use purgehook::action::Action;
 use purgehook::job::Job;
 use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{Mock, ResponseTemplate};
 
 use crate::fakes::bigscoots::BigScoots;
 use crate::helpers::*;
@@ -184,6 +187,23 @@ async fn the_page_shows_the_open_breaker_and_its_replay_button_purges() {
         "{dom}"
     );
     assert!(dom.contains("bigscoots"), "the provider is shown: {dom}");
+    let data: Value = (app
+        .client
+        .get(format!("http://127.0.0.1:{port}/status/data")))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let broken = &data["targets"][1];
+    assert_eq!(broken["id"], "status-broken");
+    let probe = broken["next_slot_in_seconds"].as_f64().unwrap();
+    // The hour's cooldown, capped at 15 min like every pause.
+    assert!(
+        (800.0..=900.0).contains(&probe),
+        "no call before the breaker's probe: {broken}"
+    );
     assert!(
         dom.contains(&format!(r#"data-replay="{letter}""#)),
         "the letter's replay button: {dom}"
@@ -236,7 +256,10 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
         BigScoots::start(APP_PASSWORD).await,
     );
     let status_port = free_port();
-    let app = spawn_app(&config(&blog, &broken, status_port)).await;
+    // Targets of their own: each target's slot is process-wide, like the
+    // metrics, and the other test's are asserted.
+    let toml = config(&blog, &broken, status_port).replace("[targets.status-", "[targets.token-");
+    let app = spawn_app(&toml).await;
     for path in ["/status", "/status/data"] {
         assert_eq!(app.get(path).await.status().as_u16(), 401, "{path}");
     }
@@ -266,7 +289,7 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
         .iter()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
-    assert_eq!(targets, ["status-blog", "status-broken"]);
+    assert_eq!(targets, ["token-blog", "token-broken"]);
     assert_eq!(data["targets"][0]["breaker"], "closed");
     assert_eq!(data["targets"][0]["queue_depth"], 0);
     assert_eq!(data["backend"], "embedded");
@@ -281,7 +304,7 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
     assert_eq!(open.status().as_u16(), 200);
     let history = app
         .client
-        .get(format!("{status}/api/v1/history?target=status-blog"))
+        .get(format!("{status}/api/v1/history?target=token-blog"))
         .send()
         .await
         .unwrap();
@@ -289,7 +312,7 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
     let purge = app
         .client
         .post(format!("{status}/api/v1/purge"))
-        .json(&json!({"target": "status-blog", "kind": "everything"}))
+        .json(&json!({"target": "token-blog", "kind": "everything"}))
         .send()
         .await
         .unwrap();
@@ -298,5 +321,104 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
         401,
         "a purge wants the token there too"
     );
+    app.stop().await;
+}
+
+/// A target with `rate = "1/1h"`, after its one call, shows its next slot
+/// an hour away (the rate's period and its 1 s margin), from the target's
+/// own `rate`; one without a rate is free now; one whose provider answered
+/// 429 with `Retry-After: 600` is held ten minutes. The page says so too.
+#[tokio::test]
+async fn a_target_that_spent_its_rate_shows_its_next_slot_an_hour_away() {
+    let (hourly, free, held) = (
+        BigScoots::start(APP_PASSWORD).await,
+        BigScoots::start(APP_PASSWORD).await,
+        BigScoots::start(APP_PASSWORD).await,
+    );
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "600"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&held.server)
+        .await;
+    let port = free_port();
+    let toml = format!(
+        "{}{}{}{}[server]\napi_tokens = [\"{TOKEN}\"]\nstatus_listen = \"127.0.0.1:{port}\"\n\n[worker]\nwindow = \"10ms\"\n",
+        sources(),
+        hourly.target("status-hourly", APP_PASSWORD, "rate = \"1/1h\""),
+        free.target("status-free", APP_PASSWORD, ""),
+        held.target("status-held", APP_PASSWORD, ""),
+    );
+    let app = spawn_app(&toml).await;
+    let data_url = format!("http://127.0.0.1:{port}/status/data");
+    let target = |data: &Value, id: &str| {
+        let targets = data["targets"].as_array().unwrap();
+        targets.iter().find(|t| t["id"] == id).unwrap().clone()
+    };
+    // Free before its first call, once its worker has started.
+    eventually(WAIT, "the hourly target's slot free", || async {
+        let data: Value = app
+            .client
+            .get(&data_url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let next = target(&data, "status-hourly")["next_slot_in_seconds"].clone();
+        (!next.is_null()).then(|| assert_eq!(next, 0.0))
+    })
+    .await;
+
+    app.queue
+        .publish(&[
+            post_ids_job("status-hourly", 1),
+            post_ids_job("status-free", 2),
+            post_ids_job("status-held", 3),
+        ])
+        .await
+        .unwrap();
+    let data = eventually(WAIT, "both calls made, the hourly slot taken", || async {
+        let data: Value = app
+            .client
+            .get(&data_url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let calls = hourly.requests().await.len() + free.requests().await.len();
+        let next = target(&data, "status-hourly")["next_slot_in_seconds"].as_f64()?;
+        let held = target(&data, "status-held")["retry_after_hold"] == true;
+        (calls == 2 && next > 0.0 && held).then_some(data)
+    })
+    .await;
+    let hourly_status = target(&data, "status-hourly");
+    assert_eq!(hourly_status["rate_limit"], "1/1h", "{hourly_status}");
+    assert_eq!(hourly_status["rate_limit_from"], "target");
+    let next = hourly_status["next_slot_in_seconds"].as_f64().unwrap();
+    assert!(
+        (3540.0..=3601.0).contains(&next),
+        "about an hour away: {next}"
+    );
+    assert_eq!(hourly_status["retry_after_hold"], false);
+    let free_status = target(&data, "status-free");
+    assert_eq!(free_status["next_slot_in_seconds"], 0.0, "{free_status}");
+    assert_eq!(free_status["rate_limit"], Value::Null);
+    let held_status = target(&data, "status-held");
+    let next = held_status["next_slot_in_seconds"].as_f64().unwrap();
+    assert!((540.0..=600.0).contains(&next), "held ten minutes: {next}");
+
+    if !chromium_missing() {
+        let dom = dump_dom(format!("http://127.0.0.1:{port}/status")).await;
+        assert!(dom.contains("1/1h (target)"), "{dom}");
+        assert!(dom.contains("(Retry-After)"), "{dom}");
+        assert!(
+            dom.contains("next call in 1 h") || dom.contains("next call in 59 min"),
+            "{dom}"
+        );
+    }
     app.stop().await;
 }
