@@ -188,7 +188,7 @@ impl Default for QueueSettings {
             queue_type: AmqpQueueType::Quorum,
             spool: true,
             spool_max: 100_000,
-            publish_connections: 4,
+            publish_connections: 1,
         }
     }
 }

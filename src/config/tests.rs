@@ -88,18 +88,18 @@ fn defaults_fill_missing_sections() {
     assert_eq!(settings.server.listen, "127.0.0.1:8080");
     assert_eq!(settings.queue.backend, QueueBackendKind::Embedded);
     assert_eq!(settings.worker.max_attempts, 8);
-    assert_eq!(settings.queue.publish_connections, 4);
+    assert_eq!(settings.queue.publish_connections, 1);
 }
 
 #[test]
 fn publish_connections_are_between_1_and_64() {
-    let one = parse(
+    let four = parse(
         "[queue]
-publish_connections = 1
+publish_connections = 4
 ",
     )
-    .expect("1 is valid");
-    assert_eq!(one.settings.queue.publish_connections, 1);
+    .expect("4 is valid");
+    assert_eq!(four.settings.queue.publish_connections, 4);
     for (value, expected) in [
         (
             "0",
