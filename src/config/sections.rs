@@ -165,6 +165,9 @@ pub struct QueueSettings {
     pub spool: bool,
     /// The most jobs a spool holds; beyond, deliveries get 503.
     pub spool_max: usize,
+    /// Connections to the broker's node the publishing channels are
+    /// spread over (amqp only).
+    pub publish_connections: usize,
 }
 
 /// One value or a list of them (`url = "…"` or `url = ["…", "…"]`).
@@ -185,6 +188,7 @@ impl Default for QueueSettings {
             queue_type: AmqpQueueType::Quorum,
             spool: true,
             spool_max: 100_000,
+            publish_connections: 1,
         }
     }
 }
@@ -208,9 +212,26 @@ impl QueueSettings {
             queue_type: fields.value_or("queue_type", d.queue_type),
             spool: fields.value_or("spool", d.spool),
             spool_max: fields.value_or("spool_max", d.spool_max),
+            publish_connections: publish_connections(&mut fields, d.publish_connections),
         };
         let _ = fields.finish();
         settings
+    }
+}
+
+/// The most publishing connections.
+const MAX_PUBLISH_CONNECTIONS: usize = 64;
+
+fn publish_connections(fields: &mut Fields<'_>, default: usize) -> usize {
+    let value = fields.value_or("publish_connections", default);
+    if (1..=MAX_PUBLISH_CONNECTIONS).contains(&value) {
+        value
+    } else {
+        fields.problem(
+            "publish_connections",
+            format!("must be between 1 and {MAX_PUBLISH_CONNECTIONS}, got {value}"),
+        );
+        default
     }
 }
 

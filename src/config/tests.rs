@@ -88,6 +88,32 @@ fn defaults_fill_missing_sections() {
     assert_eq!(settings.server.listen, "127.0.0.1:8080");
     assert_eq!(settings.queue.backend, QueueBackendKind::Embedded);
     assert_eq!(settings.worker.max_attempts, 8);
+    assert_eq!(settings.queue.publish_connections, 1);
+}
+
+#[test]
+fn publish_connections_are_between_1_and_64() {
+    let four = parse(
+        "[queue]
+publish_connections = 4
+",
+    )
+    .expect("4 is valid");
+    assert_eq!(four.settings.queue.publish_connections, 4);
+    for (value, expected) in [
+        (
+            "0",
+            "queue.publish_connections: must be between 1 and 64, got 0",
+        ),
+        (
+            "65",
+            "queue.publish_connections: must be between 1 and 64, got 65",
+        ),
+        ("\"four\"", "queue.publish_connections: invalid type"),
+    ] {
+        let joined = error_lines(&format!("[queue]\npublish_connections = {value}\n")).join("\n");
+        assert!(joined.contains(expected), "{expected:?} not in\n{joined}");
+    }
 }
 
 #[test]

@@ -494,3 +494,77 @@ async fn a_gracefully_stopped_worker_hands_its_collected_jobs_to_the_standby() {
     receiver.stop().await;
     deployment.clean_up().await;
 }
+
+/// Signed WordPress deliveries sent at once to a receiver on `port`: their
+/// statuses.
+async fn deliveries_at_once(port: u16, ids: std::ops::Range<u64>) -> Vec<u16> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .default_headers(
+            [(reqwest::header::CONNECTION, "close".parse().unwrap())]
+                .into_iter()
+                .collect(),
+        )
+        .tls_certs_only([])
+        .build()
+        .unwrap();
+    let sends = ids.map(|id| {
+        let body = post_event("post.published", id, "post");
+        let mut request = client
+            .post(format!("http://127.0.0.1:{port}/hooks/wp"))
+            .body(body.clone());
+        for (name, value) in standard_headers(&body) {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.map(|r| r.status().as_u16()) }
+    });
+    futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|status| status.expect("answered"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_receiver_publishes_over_four_connections_and_stops_on_sigterm() {
+    if crate::services::rabbitmq_missing() {
+        return;
+    }
+    let site = BigScoots::start(APP_PASSWORD).await;
+    let deployment = Deployment::new(&site, "100ms");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("purgehook.toml");
+    std::fs::write(&config, &deployment.config).unwrap();
+    let mut env: Vec<(String, String)> = deployment.overrides(&amqp_url());
+    // No spool: a publish that fails answers 503 instead of being spooled.
+    env.push(("PURGEHOOK__QUEUE__SPOOL".into(), "false".into()));
+    env.push(("PURGEHOOK__QUEUE__PUBLISH_CONNECTIONS".into(), "4".into()));
+    env.push(("PURGEHOOK__SERVER__LISTEN".into(), "127.0.0.1:0".into()));
+    env.push((
+        "PURGEHOOK__QUEUE__PATH".into(),
+        dir.path().join("spool").display().to_string(),
+    ));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (mut receiver, port) = spawn_binary("receiver", &config, &env);
+
+    // Many channels made at once, over connections opened at once: every
+    // delivery is published and confirmed.
+    for round in 0..3 {
+        let statuses = deliveries_at_once(port, round * 32 + 1..(round + 1) * 32 + 1).await;
+        assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    }
+
+    let pid = receiver.id().to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let exit = eventually(Duration::from_secs(5), "the receiver's exit", || {
+        let exited = receiver.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    assert!(exit.success(), "a clean exit: {exit:?}");
+    deployment.clean_up().await;
+}

@@ -13,6 +13,17 @@ use std::sync::{Arc, Mutex};
 use lapin::Acker;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 
+use crate::queue::DeliveryTag;
+
+/// The broker's handles among `tags`.
+pub(super) fn amqp_tags<'a>(tags: impl Iterator<Item = &'a DeliveryTag>) -> Vec<AmqpTag> {
+    tags.filter_map(|tag| match tag {
+        DeliveryTag::Amqp(tag) => Some(tag.clone()),
+        DeliveryTag::Embedded(_) => None,
+    })
+    .collect()
+}
+
 /// The deliveries of one consumer's channel not settled yet. A new channel
 /// (after a reconnection) has its own: delivery tags are per channel.
 #[derive(Debug, Default)]

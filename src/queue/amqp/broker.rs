@@ -1,22 +1,24 @@
-//! The process's RabbitMQ connection and its pooled confirm-mode channels.
+//! The process's RabbitMQ connections and its pooled confirm-mode channels.
 //!
-//! `[queue] url` names one node or several (a cluster). One connection is
-//! kept at a time, to one node; when it is lost (closed, reset, or silent
-//! past two heartbeats — every URL gets `heartbeat=5` unless it sets one),
-//! or dropped after a publisher confirm missed its deadline, the next
-//! connection is made to the next node of the list. Channels come from a
-//! pool, each in confirm mode and reused while its connection is the
-//! current one — never a channel per request. Errors name the broker's
-//! host, never the credentials of its URL.
+//! `[queue] url` names one node or several (a cluster). The connections
+//! ([`Connections`]) go to one node at a time; when the primary is lost
+//! (closed, reset, or silent past two heartbeats — every URL gets
+//! `heartbeat=5` unless it sets one), or they are dropped after a publisher
+//! confirm missed its deadline, the next ones are made to the next node of
+//! the list. Channels come from a pool, spread round-robin over the
+//! `[queue] publish_connections`, each in confirm mode and reused while its
+//! connection is current — never a channel per request. Errors name the
+//! broker's host, never the credentials of its URL.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
 
+use super::connections::Connections;
 use crate::queue::QueueError;
 
 /// How long a request may wait for a pooled channel.
@@ -29,7 +31,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// found dead after two of them.
 const HEARTBEAT_SECONDS: u16 = 5;
 
-/// Channels kept for publishing.
+/// Channels kept for publishing (at least one per connection).
 const PUBLISH_CHANNELS: usize = 8;
 
 /// What went wrong reaching RabbitMQ. Names the broker's host, never the
@@ -123,46 +125,10 @@ fn node_urls(urls: &[String]) -> Result<Vec<(String, String)>, BrokerError> {
         .collect()
 }
 
-/// The current connection, and which one it is.
-struct Live {
-    connection: Arc<Connection>,
-    generation: u64,
-    host: String,
-}
-
-struct Shared {
-    nodes: Vec<(String, String)>,
-    name: String,
-    next: AtomicUsize,
-    generation: AtomicU64,
-    live: std::sync::Mutex<Option<Live>>,
-}
-
-impl Shared {
-    fn live(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn hosts(&self) -> String {
-        let hosts: Vec<&str> = self.nodes.iter().map(|(_, host)| host.as_str()).collect();
-        hosts.join(", ")
-    }
-
-    /// The current connection, if it is up.
-    fn current(&self) -> Result<(Arc<Connection>, u64, String), BrokerError> {
-        match &*self.live() {
-            Some(live) if live.connection.status().connected() => {
-                Ok((live.connection.clone(), live.generation, live.host.clone()))
-            }
-            _ => Err(BrokerError::Down(self.hosts())),
-        }
-    }
-}
-
-/// The connection and the channel pool.
+/// The connections and the channel pool.
 #[derive(Clone)]
 pub struct Broker {
-    shared: Arc<Shared>,
+    shared: Arc<Connections>,
     channels: managed::Pool<ChannelManager>,
 }
 
@@ -175,20 +141,16 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    /// Checks the URLs and prepares the pool; nothing connects until
+    /// Checks the URLs and prepares the pool, its channels spread over
+    /// `connections` connections; nothing connects until
     /// [`Broker::connect`].
-    pub fn new(urls: &[String], name: &str) -> Result<Broker, BrokerError> {
-        let shared = Arc::new(Shared {
-            nodes: node_urls(urls)?,
-            name: name.to_string(),
-            next: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
-            live: std::sync::Mutex::new(None),
-        });
+    pub fn new(urls: &[String], name: &str, connections: usize) -> Result<Broker, BrokerError> {
+        let shared = Arc::new(Connections::new(node_urls(urls)?, name, connections));
         let channels = managed::Pool::builder(ChannelManager {
             shared: shared.clone(),
+            next: AtomicUsize::new(0),
         })
-        .max_size(PUBLISH_CHANNELS)
+        .max_size(PUBLISH_CHANNELS.max(shared.count()))
         .wait_timeout(Some(WAIT))
         .create_timeout(Some(WAIT))
         .recycle_timeout(Some(WAIT))
@@ -203,71 +165,35 @@ impl Broker {
 
     /// The node connected to (or every node, when none is).
     pub fn host(&self) -> String {
-        match &*self.shared.live() {
-            Some(live) => live.host.clone(),
-            None => self.shared.hosts(),
-        }
+        self.shared.host()
     }
 
-    /// Whether a connection is up.
+    /// Whether the primary connection is up.
     pub fn is_connected(&self) -> bool {
-        self.shared.current().is_ok()
+        self.shared.primary().is_ok()
     }
 
-    /// Makes a connection if none is up: to each node in turn, from the
-    /// one after the last used. Returns once one is up, or with the last
-    /// node's error.
+    /// Makes the primary connection if it is not up: to each node in
+    /// turn, from the one after the last used.
     pub async fn connect(&self) -> Result<(), BrokerError> {
-        if self.is_connected() {
-            return Ok(());
-        }
-        let count = self.shared.nodes.len();
-        let start = self.shared.next.fetch_add(1, Ordering::Relaxed);
-        let mut last = None;
-        for offset in 0..count {
-            let (url, host) = &self.shared.nodes[(start + offset) % count];
-            match open(url, host, &self.shared.name).await {
-                Ok(connection) => {
-                    let generation = self.shared.generation.fetch_add(1, Ordering::Relaxed) + 1;
-                    tracing::info!(host = %host, "connected to RabbitMQ");
-                    *self.shared.live() = Some(Live {
-                        connection: Arc::new(connection),
-                        generation,
-                        host: host.clone(),
-                    });
-                    self.shared
-                        .next
-                        .store((start + offset) % count, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.unwrap_or_else(|| BrokerError::Down(self.shared.hosts())))
+        self.shared.connect().await
     }
 
-    /// Drops the current connection (a confirm missed its deadline: the
-    /// connection is not to be trusted), so that the next one is made to
-    /// the next node. Only if it is still connection `generation`.
+    /// Drops every connection (a confirm on connection `generation` missed
+    /// its deadline: it is not to be trusted), so that the next ones are
+    /// made to the next node. Only if `generation` is still open.
     pub fn discard(&self, generation: u64) {
-        let dropped = {
-            let mut live = self.shared.live();
-            match &*live {
-                Some(current) if current.generation == generation => live.take(),
-                _ => None,
-            }
-        };
-        if let Some(dropped) = dropped {
-            tracing::warn!(host = %dropped.host, "RabbitMQ connection dropped: it stopped answering");
-            self.shared.next.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    dropped.connection.close(320, "not answering".into()),
-                )
-                .await;
-            });
+        self.shared.discard(generation);
+    }
+
+    /// Opens every publishing connection now, with a channel on each (a
+    /// receiver does, once connected, rather than on its first requests).
+    pub async fn warm(&self) -> Result<(), BrokerError> {
+        let mut held = Vec::with_capacity(self.shared.count());
+        for _ in 0..self.shared.count() {
+            held.push(self.channel().await?);
         }
+        Ok(())
     }
 
     /// A pooled confirm-mode channel of the current connection, returned to
@@ -279,24 +205,22 @@ impl Broker {
         })
     }
 
-    /// A channel of its own (for a consumer), in confirm mode.
+    /// A channel of its own (for a consumer) on the primary connection, in
+    /// confirm mode.
     pub async fn dedicated_channel(&self) -> Result<Channel, BrokerError> {
-        let (connection, _, host) = self.shared.current()?;
+        let (connection, _, host) = self.shared.primary()?;
         open_channel(&connection, &host).await
     }
 
-    /// Closes the connection (and so every channel on it).
+    /// Closes every connection (and so every channel on them).
     pub async fn close(&self) {
         self.channels.close();
-        let live = self.shared.live().take();
-        if let Some(live) = live {
-            let _ = live.connection.close(200, "closing".into()).await;
-        }
+        self.shared.close().await;
     }
 }
 
 /// Opens a connection to one node, within [`CONNECT_TIMEOUT`].
-async fn open(url: &str, host: &str, name: &str) -> Result<Connection, BrokerError> {
+pub(super) async fn open(url: &str, host: &str, name: &str) -> Result<Connection, BrokerError> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     let connecting = Connection::connect(url, properties);
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
@@ -341,17 +265,31 @@ async fn open_channel(connection: &Connection, host: &str) -> Result<Channel, Br
     Ok(channel)
 }
 
+/// Closes `channel` (a publish or a confirm on it failed), in the
+/// background: the pool drops it when next handed back, and makes another.
+pub fn retire(channel: &Channel) {
+    let channel = channel.clone();
+    tokio::spawn(async move {
+        let closing = channel.close(200, "a publish failed".into());
+        let _ = tokio::time::timeout(WAIT, closing).await;
+    });
+}
+
 /// A pooled channel, with the connection it belongs to.
 pub struct PooledChannel {
     /// The channel.
     pub channel: Channel,
     /// Its connection's generation.
     pub generation: u64,
+    /// Its connection's place among the publishing connections.
+    connection: usize,
 }
 
 /// Makes and checks the pooled channels.
 pub struct ChannelManager {
-    shared: Arc<Shared>,
+    shared: Arc<Connections>,
+    /// The connection the next channel is made on (round-robin).
+    next: AtomicUsize,
 }
 
 impl managed::Manager for ChannelManager {
@@ -359,17 +297,20 @@ impl managed::Manager for ChannelManager {
     type Error = BrokerError;
 
     async fn create(&self) -> Result<PooledChannel, BrokerError> {
-        let (connection, generation, host) = self.shared.current()?;
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.shared.count();
+        let (connection, generation, host) = self.shared.get(index).await?;
         let channel = open_channel(&connection, &host).await?;
         Ok(PooledChannel {
             channel,
             generation,
+            connection: index,
         })
     }
 
     async fn recycle(&self, pooled: &mut PooledChannel, _: &Metrics) -> RecycleResult<BrokerError> {
-        let current = self.shared.current().map(|(_, generation, _)| generation);
-        if pooled.channel.status().connected() && current.is_ok_and(|g| g == pooled.generation) {
+        if pooled.channel.status().connected()
+            && self.shared.is_current(pooled.connection, pooled.generation)
+        {
             Ok(())
         } else {
             Err(RecycleError::Backend(BrokerError::Down(

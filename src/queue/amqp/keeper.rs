@@ -28,7 +28,11 @@ impl AmqpQueue {
     /// on trying.
     pub(super) async fn first_contact(&self) -> Result<(), QueueError> {
         match self.inner.broker.connect().await {
-            Ok(()) => self.declare().await,
+            Ok(()) => {
+                self.declare().await?;
+                self.warm().await;
+                Ok(())
+            }
             Err(refused @ BrokerError::Refused { .. }) => Err(refused.into()),
             Err(error) => {
                 tracing::warn!(%error, "RabbitMQ is not reachable; retrying in the background (/readyz says 503 until then)");
@@ -56,6 +60,16 @@ impl AmqpQueue {
         Ok(())
     }
 
+    /// In a receiver, opens every publishing connection now. One that
+    /// cannot be opened is tried again by the channels made on it.
+    async fn warm(&self) {
+        if self.inner.warm
+            && let Err(error) = self.inner.broker.warm().await
+        {
+            tracing::warn!(%error, "cannot open every publishing connection yet");
+        }
+    }
+
     /// Until `stop`: makes the connection again when it is lost and
     /// declares the topology on the new one.
     pub(super) async fn keep(self, stop: tokio_util::sync::CancellationToken) {
@@ -81,7 +95,10 @@ impl AmqpQueue {
                 self.declare().await
             };
             match attempt.await {
-                Ok(()) => tracing::info!(host = %self.host(), "RabbitMQ is ready"),
+                Ok(()) => {
+                    tracing::info!(host = %self.host(), "RabbitMQ is ready");
+                    self.warm().await;
+                }
                 Err(error) => {
                     tracing::warn!(%error, ?pause, "RabbitMQ is not ready; trying again");
                     next_try = Instant::now() + pause;

@@ -8,6 +8,7 @@
 
 mod acks;
 mod broker;
+mod connections;
 mod consume;
 mod keeper;
 mod letters;
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
-use lapin::{BasicProperties, PublisherConfirm};
+use lapin::{BasicProperties, Channel, PublisherConfirm};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -49,6 +50,9 @@ struct Inner {
     suspect_until: Mutex<Option<Instant>>,
     /// Where jobs wait while the broker cannot take them (receivers).
     spool: Option<Spool>,
+    /// Every publishing connection is opened once connected, not on the
+    /// first requests (receivers: they publish most).
+    warm: bool,
     /// Stops the background tasks (keeper, forwarders).
     stop: CancellationToken,
 }
@@ -87,15 +91,8 @@ struct Sent {
     exchange: String,
     routing_key: String,
     generation: u64,
-}
-
-/// The broker's handles among `tags`.
-fn amqp_tags<'a>(tags: impl Iterator<Item = &'a DeliveryTag>) -> Vec<AmqpTag> {
-    tags.filter_map(|tag| match tag {
-        DeliveryTag::Amqp(tag) => Some(tag.clone()),
-        DeliveryTag::Embedded(_) => None,
-    })
-    .collect()
+    /// Retired if its confirm fails.
+    channel: Channel,
 }
 
 fn encode(job: &Job) -> Result<Vec<u8>, QueueError> {
@@ -113,7 +110,7 @@ impl AmqpQueue {
         how: Connect<'_>,
         deduper: Deduper,
     ) -> Result<AmqpQueue, QueueError> {
-        let broker = Broker::new(&settings.urls, how.name)?;
+        let broker = Broker::new(&settings.urls, how.name, settings.publish_connections)?;
         let spool = match how.spool && settings.spool {
             true => Some(Spool::open(&settings.path, settings.spool_max).await?),
             false => None,
@@ -129,6 +126,7 @@ impl AmqpQueue {
                 declared: AtomicBool::new(false),
                 suspect_until: Mutex::new(None),
                 spool,
+                warm: how.spool,
                 stop: CancellationToken::new(),
             }),
         };
@@ -191,12 +189,16 @@ impl AmqpQueue {
                 properties,
             )
             .await
-            .map_err(|e| self.unreachable(format!("cannot publish to {exchange}: {e}")))?;
+            .map_err(|e| {
+                broker::retire(&pooled.channel);
+                self.unreachable(format!("cannot publish to {exchange}: {e}"))
+            })?;
         Ok(Sent {
             confirm,
             exchange: exchange.to_string(),
             routing_key: routing_key.to_string(),
             generation: pooled.generation,
+            channel: pooled.channel.clone(),
         })
     }
 
@@ -211,12 +213,14 @@ impl AmqpQueue {
             exchange,
             routing_key,
             generation,
+            channel,
         } in sent
         {
             let confirmation = match tokio::time::timeout_at(deadline, confirm).await {
-                Ok(confirmation) => {
-                    confirmation.map_err(|e| self.unreachable(format!("no confirm: {e}")))?
-                }
+                Ok(confirmation) => confirmation.map_err(|e| {
+                    broker::retire(&channel);
+                    self.unreachable(format!("no confirm: {e}"))
+                })?,
                 Err(_) => {
                     self.suspect(generation);
                     return Err(QueueError::NoConfirm {
@@ -312,13 +316,13 @@ impl AmqpQueue {
             );
         }
         self.confirmed(sent).await?;
-        acks::ack(amqp_tags(settlement.ack.iter())).await;
+        acks::ack(acks::amqp_tags(settlement.ack.iter())).await;
         Ok(())
     }
 
     /// Gives deliveries back to the broker for redelivery.
     pub async fn release(&self, tags: &[DeliveryTag]) {
-        acks::release(amqp_tags(tags.iter())).await;
+        acks::release(acks::amqp_tags(tags.iter())).await;
     }
 
     /// The targets whose queues are declared.
