@@ -20,8 +20,6 @@ use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use purgehook::app::Role;
-use purgehook::config::{AmqpQueueType, QueueBackendKind, QueueSettings};
-use purgehook::queue::Queue;
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -114,26 +112,7 @@ fn overrides(prefix: &str) -> Vec<(String, String)> {
 }
 
 async fn clean_up(prefix: &str, target: &str) {
-    let settings = QueueSettings {
-        backend: QueueBackendKind::Amqp,
-        urls: vec![amqp_url()],
-        prefix: prefix.into(),
-        queue_type: AmqpQueueType::Quorum,
-        ..QueueSettings::default()
-    };
-    let how = purgehook::queue::Connect {
-        name: "purgehook test clean-up",
-        targets: &[tid(target)],
-        prefetch: 1,
-        spool: false,
-    };
-    let queue = Queue::open(&settings, &Default::default(), how)
-        .await
-        .unwrap();
-    if let Queue::Amqp(amqp) = &queue {
-        amqp.delete_topology(&[tid(target)]).await.unwrap();
-    }
-    queue.close().await;
+    helpers::delete_amqp_topology(amqp_url(), prefix, &[target]).await;
 }
 
 /// The spans of `target` once its provider call is exported.

@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 
-from common import SECRET, Run, percentile, poll_ready, read_log, send
+from common import ROUTED_TO_EDGE, SECRET, Run, percentile, poll_ready, read_log, send
 
 CONFIG = """
 [server]
@@ -55,21 +55,7 @@ path = "{spool}"
 listen = "127.0.0.1:0"
 window = "100ms"
 backoff = "100ms"
-[log]
-format = "json"
-[sources.wp]
-kind = "standard"
-secrets = ["{secret}"]
-[targets.edge]
-provider = "log"
-window = "100ms"
-[[rules]]
-name = "published post"
-source = "wp"
-[[rules.actions]]
-target = "edge"
-post_ids = ["{{{{ payload.data.post.ID }}}}"]
-"""
+""" + ROUTED_TO_EDGE
 
 WATCHED = ("RabbitMQ is not reachable", "connected to RabbitMQ", "a publisher confirm",
            "consumer failed", "consumer ended", "forwarded")

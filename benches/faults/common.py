@@ -13,6 +13,25 @@ import uuid
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
+# The configuration's end both scripts share (a str.format template, like
+# theirs): JSON logs, a Standard Webhooks source and one `log` target that
+# each published post's id is purged at.
+ROUTED_TO_EDGE = """[log]
+format = "json"
+[sources.wp]
+kind = "standard"
+secrets = ["{secret}"]
+[targets.edge]
+provider = "log"
+window = "100ms"
+[[rules]]
+name = "published post"
+source = "wp"
+[[rules.actions]]
+target = "edge"
+post_ids = ["{{{{ payload.data.post.ID }}}}"]
+"""
+
 
 def signed(post_id):
     """A Standard Webhooks delivery purging `post_id`: (headers, body)."""

@@ -27,28 +27,14 @@ import tempfile
 import threading
 import time
 
-from common import SECRET, Run, poll_ready, read_log, send
+from common import ROUTED_TO_EDGE, SECRET, Run, poll_ready, read_log, send
 
 CONFIG = """
 [server]
 listen = "127.0.0.1:0"
 [queue]
 path = "{queue}"
-[log]
-format = "json"
-[sources.wp]
-kind = "standard"
-secrets = ["{secret}"]
-[targets.edge]
-provider = "log"
-window = "100ms"
-[[rules]]
-name = "published post"
-source = "wp"
-[[rules.actions]]
-target = "edge"
-post_ids = ["{{{{ payload.data.post.ID }}}}"]
-"""
+""" + ROUTED_TO_EDGE
 
 
 WATCHED = ("cannot settle batch", "batch settled after all", "the store cannot write",

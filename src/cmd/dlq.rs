@@ -2,7 +2,6 @@
 //! for good, and queue them again once the cause is fixed. Works on both
 //! backends, while the service runs.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -52,27 +51,7 @@ pub fn table(letters: &[DeadLetter]) -> String {
         })
         .collect();
     let header = ["ID", "TARGET", "ACTION", "ATTEMPTS", "DEAD AT", "REASON"];
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    let mut line = |cells: [&str; 6]| {
-        for (i, cell) in cells.iter().take(5).enumerate() {
-            let _ = write!(out, "{cell:<width$}  ", width = widths[i]);
-        }
-        let _ = writeln!(out, "{}", cells[5]);
-    };
-    line(header);
-    for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]].map(String::as_str));
-    }
-    out
+    super::columns::render(header, &rows)
 }
 
 /// Queues again the dead letters picked by `target` and `id` (all when

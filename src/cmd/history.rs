@@ -3,7 +3,6 @@
 //! records, newest first — from the embedded store directly, or through
 //! the running process's API when it holds the store.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -77,25 +76,5 @@ pub fn table(records: &[Record]) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..9)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    let mut line = |cells: [&str; 10]| {
-        for (i, cell) in cells.iter().take(9).enumerate() {
-            let _ = write!(out, "{cell:<width$}  ", width = widths[i]);
-        }
-        let _ = writeln!(out, "{}", cells[9]);
-    };
-    line(header);
-    for row in &rows {
-        line(std::array::from_fn(|i| row[i].as_str()));
-    }
-    out
+    super::columns::render(header, &rows)
 }

@@ -3,6 +3,7 @@
 
 pub mod action_args;
 pub mod check;
+mod columns;
 pub mod deployment;
 pub mod dlq;
 pub mod health;

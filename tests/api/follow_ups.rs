@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use purgehook::action::Action;
 use purgehook::app::Role;
-use purgehook::config::{AmqpQueueType, QueueBackendKind, QueueSettings};
+use purgehook::config::QueueBackendKind;
 use purgehook::job::Job;
-use purgehook::queue::Queue;
 use serde_json::{Value, json};
 
 use crate::fakes::cdn::Cdn;
@@ -39,26 +38,7 @@ async fn spawn_on(backend: QueueBackendKind, toml: &str) -> (TestApp, Option<Str
 /// Removes what a test declared on RabbitMQ.
 async fn clean_up(prefix: Option<String>, target: &str) {
     let Some(prefix) = prefix else { return };
-    let settings = QueueSettings {
-        backend: QueueBackendKind::Amqp,
-        urls: vec![amqp_url()],
-        prefix,
-        queue_type: AmqpQueueType::Quorum,
-        ..QueueSettings::default()
-    };
-    let how = purgehook::queue::Connect {
-        name: "purgehook test clean-up",
-        targets: &[tid(target)],
-        prefetch: 1,
-        spool: false,
-    };
-    let queue = Queue::open(&settings, &Default::default(), how)
-        .await
-        .unwrap();
-    if let Queue::Amqp(amqp) = &queue {
-        amqp.delete_topology(&[tid(target)]).await.unwrap();
-    }
-    queue.close().await;
+    delete_amqp_topology(amqp_url(), &prefix, &[target]).await;
 }
 
 /// A counter of the app's `/metrics` for `target` (and `outcome`), 0 when

@@ -304,3 +304,30 @@ pub fn object_purge(target: &str) -> purgehook::job::Job {
 pub fn tid(id: &str) -> purgehook::job::TargetId {
     purgehook::job::TargetId::new(id).expect("a valid target id")
 }
+
+/// Deletes the RabbitMQ queues and exchanges that `prefix` declared for
+/// `targets` at the broker `url` (a test's clean-up).
+pub async fn delete_amqp_topology(url: String, prefix: &str, targets: &[&str]) {
+    use purgehook::config::{AmqpQueueType, QueueBackendKind, QueueSettings};
+    let settings = QueueSettings {
+        backend: QueueBackendKind::Amqp,
+        urls: vec![url],
+        prefix: prefix.to_string(),
+        queue_type: AmqpQueueType::Quorum,
+        ..QueueSettings::default()
+    };
+    let targets: Vec<_> = targets.iter().map(|target| tid(target)).collect();
+    let how = purgehook::queue::Connect {
+        name: "purgehook test clean-up",
+        targets: &targets,
+        prefetch: 1,
+        spool: false,
+    };
+    let queue = Queue::open(&settings, &Default::default(), how)
+        .await
+        .unwrap();
+    if let Queue::Amqp(amqp) = &queue {
+        amqp.delete_topology(&targets).await.unwrap();
+    }
+    queue.close().await;
+}

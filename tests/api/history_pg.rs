@@ -9,8 +9,6 @@
 use std::time::Duration;
 
 use purgehook::app::Role;
-use purgehook::config::{AmqpQueueType, QueueBackendKind, QueueSettings};
-use purgehook::queue::Queue;
 use serde_json::Value;
 
 use crate::fakes::bigscoots::BigScoots;
@@ -71,16 +69,29 @@ async fn history(app: &TestApp, query: &str) -> Vec<Value> {
     body["records"].as_array().cloned().unwrap_or_default()
 }
 
-async fn rows(table: &str) -> i64 {
+/// The table's row count; `None` while it cannot be read (not made yet).
+async fn count_rows(table: &str) -> Option<i64> {
     let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
         .await
-        .unwrap();
+        .ok()?;
     tokio::spawn(connection);
     let row = client
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
-        .unwrap();
-    row.get(0)
+        .ok()?;
+    Some(row.get(0))
+}
+
+async fn rows(table: &str) -> i64 {
+    count_rows(table)
+        .await
+        .expect("the history table can be read")
+}
+
+/// A RabbitMQ prefix and a history table of the test's own.
+fn own_names() -> (String, String) {
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    (format!("test-{unique}"), format!("history_{unique}"))
 }
 
 async fn clean_up(prefix: &str, table: &str) {
@@ -92,26 +103,7 @@ async fn clean_up(prefix: &str, table: &str) {
         .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
         .await
         .unwrap();
-    let settings = QueueSettings {
-        backend: QueueBackendKind::Amqp,
-        urls: vec![amqp_url()],
-        prefix: prefix.to_string(),
-        queue_type: AmqpQueueType::Quorum,
-        ..QueueSettings::default()
-    };
-    let how = purgehook::queue::Connect {
-        name: "purgehook test clean-up",
-        targets: &[tid("pg-blog")],
-        prefetch: 1,
-        spool: false,
-    };
-    let queue = Queue::open(&settings, &Default::default(), how)
-        .await
-        .unwrap();
-    if let Queue::Amqp(amqp) = &queue {
-        amqp.delete_topology(&[tid("pg-blog")]).await.unwrap();
-    }
-    queue.close().await;
+    delete_amqp_topology(amqp_url(), prefix, &["pg-blog"]).await;
 }
 
 #[tokio::test]
@@ -119,8 +111,7 @@ async fn a_receiver_and_a_worker_write_one_history_in_postgres() {
     if rabbitmq_missing() || postgres_missing() {
         return;
     }
-    let unique = uuid::Uuid::now_v7().simple().to_string();
-    let (prefix, table) = (format!("test-{unique}"), format!("history_{unique}"));
+    let (prefix, table) = own_names();
     let site = BigScoots::start(APP_PASSWORD).await;
     let toml = config(&site, &table, "7d");
     let receiver = spawn(&toml, Role::Receiver, &prefix).await;
@@ -159,8 +150,7 @@ async fn retention_deletes_old_rows_in_postgres() {
     if rabbitmq_missing() || postgres_missing() {
         return;
     }
-    let unique = uuid::Uuid::now_v7().simple().to_string();
-    let (prefix, table) = (format!("test-{unique}"), format!("history_{unique}"));
+    let (prefix, table) = own_names();
     let site = BigScoots::start(APP_PASSWORD).await;
     let app = spawn(&config(&site, &table, "1s"), Role::Serve, &prefix).await;
     let response = app
@@ -168,15 +158,7 @@ async fn retention_deletes_old_rows_in_postgres() {
         .await;
     assert_eq!(response.status().as_u16(), 202);
     eventually(WAIT, "rows written", || async {
-        let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-            .await
-            .ok()?;
-        tokio::spawn(connection);
-        let row = client
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .await
-            .ok()?;
-        (row.get::<_, i64>(0) > 0).then_some(())
+        (count_rows(&table).await? > 0).then_some(())
     })
     .await;
     eventually(WAIT, "every row deleted", || async {
@@ -192,8 +174,7 @@ async fn the_purge_and_history_commands_use_postgres_directly() {
     if rabbitmq_missing() || postgres_missing() {
         return;
     }
-    let unique = uuid::Uuid::now_v7().simple().to_string();
-    let (prefix, table) = (format!("test-{unique}"), format!("history_{unique}"));
+    let (prefix, table) = own_names();
     let site = BigScoots::start(APP_PASSWORD).await;
     let toml = config(&site, &table, "7d");
     let worker = spawn(&toml, Role::Worker, &prefix).await;

@@ -295,29 +295,20 @@ async fn on_the_main_listener_the_page_and_its_data_want_the_token() {
     assert_eq!(data["backend"], "embedded");
     // On the status address the page needs no token, the rest of the API does.
     let status = format!("http://127.0.0.1:{status_port}");
-    let open = app
-        .client
-        .get(format!("{status}/status/data"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(open.status().as_u16(), 200);
-    let history = app
-        .client
-        .get(format!("{status}/api/v1/history?target=token-blog"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(history.status().as_u16(), 401);
-    let purge = app
-        .client
-        .post(format!("{status}/api/v1/purge"))
-        .json(&json!({"target": "token-blog", "kind": "everything"}))
-        .send()
-        .await
-        .unwrap();
+    let answer =
+        async |request: reqwest::RequestBuilder| request.send().await.unwrap().status().as_u16();
+    let client = &app.client;
     assert_eq!(
-        purge.status().as_u16(),
+        answer(client.get(format!("{status}/status/data"))).await,
+        200
+    );
+    let history = client.get(format!("{status}/api/v1/history?target=token-blog"));
+    assert_eq!(answer(history).await, 401);
+    let purge = client
+        .post(format!("{status}/api/v1/purge"))
+        .json(&json!({"target": "token-blog", "kind": "everything"}));
+    assert_eq!(
+        answer(purge).await,
         401,
         "a purge wants the token there too"
     );
