@@ -15,6 +15,7 @@
 mod postgres;
 pub mod query;
 pub mod record;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,13 +30,7 @@ use crate::queue::{EmbeddedQueue, Queue, QueueError};
 use crate::telemetry;
 pub use query::{BadQuery, Query};
 pub use record::{Kind, Record};
-
-/// The most records one write takes.
-const MAX_BATCH: usize = 4096;
-
-/// How long the writer gathers records before it writes them: a few
-/// transactions a second, however many events arrive.
-const GATHER: Duration = Duration::from_millis(250);
+use writer::{Wakeup, Writer};
 
 /// The most records one question reads (the newest).
 const MAX_READ: i64 = 100_000;
@@ -115,8 +110,15 @@ impl Store {
 
 struct Inner {
     sender: mpsc::Sender<Record>,
+    wakeup: Arc<Wakeup>,
     store: Store,
     retention: Duration,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.wakeup.closing();
+    }
 }
 
 /// The history's handle: cheap to clone; [`History::off`] records nothing.
@@ -160,15 +162,18 @@ impl History {
         let (sender, receiver) = mpsc::channel(settings.buffer);
         let prune_every =
             (settings.retention / 4).clamp(Duration::from_millis(200), Duration::from_secs(3600));
+        let wakeup = Wakeup::new(settings.buffer);
         let writer = Writer {
             store: store.clone(),
             retention: settings.retention,
             prune_every,
+            wakeup: wakeup.clone(),
         };
         tokio::spawn(writer.run(receiver));
         History {
             inner: Some(Arc::new(Inner {
                 sender,
+                wakeup,
                 store,
                 retention: settings.retention,
             })),
@@ -184,8 +189,9 @@ impl History {
     /// full the record is dropped and counted.
     pub fn record(&self, record: Record) {
         let Some(inner) = &self.inner else { return };
-        if inner.sender.try_send(record).is_err() {
-            telemetry::history_dropped("full", 1);
+        match inner.sender.try_send(record) {
+            Ok(()) => inner.wakeup.sent(&inner.sender),
+            Err(_) => telemetry::history_dropped("full", 1),
         }
     }
 
@@ -338,70 +344,5 @@ fn urls(action: &Action) -> Vec<String> {
     match action {
         Action::Urls { urls } => urls.clone(),
         _ => Vec::new(),
-    }
-}
-
-/// Adds to `batch` what arrives within [`GATHER`] (up to [`MAX_BATCH`]);
-/// false once every sender is gone.
-async fn gather(receiver: &mut mpsc::Receiver<Record>, batch: &mut Vec<Record>) -> bool {
-    let until = tokio::time::Instant::now() + GATHER;
-    while batch.len() < MAX_BATCH {
-        tokio::select! {
-            () = tokio::time::sleep_until(until) => return true,
-            count = receiver.recv_many(batch, MAX_BATCH - batch.len()) => {
-                if count == 0 {
-                    return false;
-                }
-            }
-        }
-    }
-    true
-}
-
-/// The writer task: batches records into the store, prunes the old.
-struct Writer {
-    store: Store,
-    retention: Duration,
-    prune_every: Duration,
-}
-
-impl Writer {
-    async fn run(self, mut receiver: mpsc::Receiver<Record>) {
-        let mut prune = tokio::time::interval(self.prune_every);
-        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        loop {
-            tokio::select! {
-                _ = prune.tick() => self.prune().await,
-                count = receiver.recv_many(&mut batch, MAX_BATCH) => {
-                    if count == 0 {
-                        return;
-                    }
-                    let open = gather(&mut receiver, &mut batch).await;
-                    self.write(&mut batch).await;
-                    if !open {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn write(&self, batch: &mut Vec<Record>) {
-        if let Err(error) = self.store.write(batch).await {
-            tracing::warn!(%error, records = batch.len(), "history records not stored");
-            telemetry::history_dropped("store", batch.len() as u64);
-        }
-        batch.clear();
-    }
-
-    async fn prune(&self) {
-        let now_ms = u64::try_from(now().as_millisecond()).unwrap_or(0);
-        let before = now_ms.saturating_sub(self.retention.as_millis() as u64);
-        match self.store.prune(before).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::debug!(removed, "old history records deleted"),
-            Err(error) => tracing::warn!(%error, "old history records not deleted"),
-        }
     }
 }

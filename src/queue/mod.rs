@@ -122,6 +122,16 @@ impl Queue {
         }
     }
 
+    /// Waits until `target` has `count` jobs ready or `deadline` passed,
+    /// so that a batch is collected in one go rather than one wake-up per
+    /// job. RabbitMQ pushes deliveries to its consumer: there it returns
+    /// at once.
+    pub async fn gather(&self, target: &TargetId, count: usize, deadline: Instant) {
+        if let Queue::Embedded(q) = self {
+            q.gather(target, count, deadline).await;
+        }
+    }
+
     /// Applies a settlement: retries and dead letters are stored before the
     /// deliveries are acknowledged.
     pub async fn settle(&self, settlement: Settlement) -> Result<(), QueueError> {

@@ -29,6 +29,7 @@ impl TargetWorker {
         let mut batch = vec![first];
         let mut close_at = Instant::now() + self.window;
         let mut waiting_for_slot = false;
+        let mut gathered = false;
         loop {
             let full = batch.len() >= self.max_batch;
             if full && !waiting_for_slot {
@@ -36,12 +37,18 @@ impl TargetWorker {
                 close_at = close_at.min(Instant::now());
             }
             if !full || Instant::now() < close_at {
+                // Wait for the rest of the batch once, not for each job.
+                let gather = (!gathered).then(|| self.max_batch - batch.len());
+                gathered = true;
                 let next = async {
                     if full {
                         // Only a call waiting for its slot gets here full.
                         tokio::time::sleep_until(close_at).await;
                         None
                     } else {
+                        if let Some(missing) = gather {
+                            queue.gather(&self.target, missing, close_at).await;
+                        }
                         queue.next(&self.target, Some(close_at)).await
                     }
                 };
@@ -55,7 +62,10 @@ impl TargetWorker {
                             batch.push(delivery);
                             continue;
                         }
-                        None if Instant::now() < close_at => continue,
+                        None if Instant::now() < close_at => {
+                            gathered = false;
+                            continue;
+                        }
                         None => {}
                     },
                 }
@@ -69,6 +79,7 @@ impl TargetWorker {
                 Err(ready_at) => {
                     close_at = ready_at;
                     waiting_for_slot = true;
+                    gathered = false;
                 }
             }
         }

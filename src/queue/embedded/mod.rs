@@ -38,13 +38,41 @@ use tables::{Stored, Writes};
 /// The file inside the queue directory.
 pub const FILE_NAME: &str = "queue.redb";
 
-#[derive(Default)]
 struct TargetState {
     /// Ready and delayed jobs, by (not before, sequence).
     waiting: BTreeMap<(u64, u64), Job>,
     /// Delivered, not yet settled: sequence → (not before, job).
     in_flight: HashMap<u64, (u64, Job)>,
     notify: Arc<Notify>,
+    /// How many waiting jobs make it worth waking the target's worker
+    /// (more than one while it gathers a batch).
+    wanted: usize,
+}
+
+impl Default for TargetState {
+    fn default() -> Self {
+        TargetState {
+            waiting: BTreeMap::new(),
+            in_flight: HashMap::new(),
+            notify: Arc::default(),
+            wanted: 1,
+        }
+    }
+}
+
+impl TargetState {
+    /// Whether `count` jobs are ready at `now_ms`.
+    fn has_ready(&self, count: usize, now_ms: u64) -> bool {
+        if self.waiting.len() < count {
+            return false;
+        }
+        // Jobs wait in the order they are due: when the last is, all are.
+        let all_due = self
+            .waiting
+            .last_key_value()
+            .is_some_and(|((due, _), _)| *due <= now_ms);
+        all_due || self.waiting.range(..(now_ms + 1, 0)).take(count).count() >= count
+    }
 }
 
 #[derive(Default)]
@@ -184,8 +212,10 @@ impl EmbeddedQueue {
         for (not_before, seq, job) in entries {
             let id = job.target.clone();
             let target = state.target(&id);
-            woken.push(target.notify.clone());
             target.waiting.insert((not_before, seq), job);
+            if target.waiting.len() >= target.wanted {
+                woken.push(target.notify.clone());
+            }
         }
         drop(state);
         for notify in woken {
@@ -283,6 +313,30 @@ impl EmbeddedQueue {
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
+            }
+        }
+    }
+
+    /// Waits until `target` has `count` jobs ready, or until `deadline`.
+    pub async fn gather(&self, target: &TargetId, count: usize, deadline: Instant) {
+        loop {
+            let notify = {
+                let mut state = self.state();
+                let now = self.inner.clock.now_ms();
+                let waiting = state.target(target);
+                if waiting.has_ready(count, now) {
+                    waiting.wanted = 1;
+                    return;
+                }
+                waiting.wanted = count.max(1);
+                waiting.notify.clone()
+            };
+            tokio::select! {
+                () = notify.notified() => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    self.state().target(target).wanted = 1;
+                    return;
+                }
             }
         }
     }
