@@ -16,7 +16,8 @@
 #   4. the embedded drain: a backlog built while the target is held by a
 #      `rate = "1/h"`, then drained by `serve` restarted without it;
 #   5. `purgehook receiver` on RabbitMQ (quorum queues, confirms; no worker
-#      running, so its jobs make the backlog): requests/s, p99, peak RSS;
+#      running, so its jobs make the backlog): requests/s, p99, peak RSS,
+#      CPU per accepted webhook of the receiver and of the broker;
 #   6. `purgehook worker` draining that backlog: jobs/s, peak RSS.
 # Every webhook is GitHub's real 8.8 KB push, signed, with its own
 # X-GitHub-Delivery. wrk and webhook are installed from Debian if absent.
@@ -267,8 +268,14 @@ start receiver "$RC_PORT" "$BIN" -c "$W/amqp.toml" receiver
 RC_PID=$PID
 wait_http http://127.0.0.1:$RC_PORT/readyz
 alive "$RC_PID" receiver
+BEAM_PID=$(pgrep -o -f beam.smp || true)
+rc_cpu0=$(cpu_ticks "$RC_PID") beam_cpu0=$([[ -n $BEAM_PID ]] && cpu_ticks "$BEAM_PID" || echo 0)
 eval "RC_$(load http://127.0.0.1:$RC_PORT/hooks/github "$RECEIVER_DURATION" | sed 's/ / RC_/g')"
+rc_cpu1=$(cpu_ticks "$RC_PID") beam_cpu1=$([[ -n $BEAM_PID ]] && cpu_ticks "$BEAM_PID" || echo 0)
 RC_ACCEPTED=$(metric http://127.0.0.1:$RC_PORT/metrics 'purgehook_webhooks_total{source="github",outcome="accepted"}')
+per_accepted() { awk -v t="$1" -v n="$RC_ACCEPTED" -v c="$CLK" 'BEGIN {printf "%.0f", n ? t / c * 1e6 / n : 0}'; }
+RC_CPU_US=$(per_accepted $((rc_cpu1 - rc_cpu0)))
+BEAM_CPU_US=$(per_accepted $((beam_cpu1 - beam_cpu0)))
 RC_HWM=$(hwm_mb "$RC_PID")
 stop "$RC_PID"
 
@@ -298,5 +305,6 @@ wrk -t$THREADS -c$CONNS, ${DURATION}s (receiver ${RECEIVER_DURATION}s), $(stat -
 | worker draining ${WK_JOBS} RabbitMQ jobs | ${WK_RATE} jobs/s | ≥ 20,000/s | $(ratio "$WK_RATE" 20000)× goal |
 | \`serve\` draining ${ED_JOBS} embedded jobs | ${ED_RATE} jobs/s | ≥ 20,000/s | $(ratio "$ED_RATE" 20000)× goal |
 | CPU per accepted webhook (\`serve\`, ${SV_ACCEPTED} accepted) | ${SV_CPU_US} µs | ≤ 60 µs | $(ratio 60 "$SV_CPU_US")× goal |
+| CPU per accepted webhook on RabbitMQ: \`receiver\` / the broker (beam.smp) | ${RC_CPU_US} / ${BEAM_CPU_US} µs | | the broker's share bounds the receiver's rate on shared cores |
 | peak RSS: serve / drain / receiver / worker | ${SV_HWM} / ${ED_HWM} / ${RC_HWM} / ${WK_HWM} MB | ≤ 64 MB each | |
 EOF
