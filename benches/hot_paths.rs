@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the per-event hot paths: verifying a signed
 //! delivery with every scheme (`Source::verify`: signature, then parsing
-//! the body into an event), routing one event through 50 rules, merging
+//! the body into an event), routing one event through 50 rules, the whole
+//! ingest of a push routed on `payload.after`, merging
 //! 10,000 pending jobs, and a job's encoding and decoding.
 //!
 //! `cargo bench --bench hot_paths`; figures in BENCHMARKS.md.
@@ -211,6 +212,31 @@ fn bench_route(c: &mut Criterion) {
     });
 }
 
+/// The ingest path of issue 13: the signed push verified and normalized by
+/// the GitHub source, then routed by one rule that reads `payload.after`.
+fn bench_ingest(c: &mut Criterion) {
+    let prepared = config(
+        r#"[[rules]]
+name = "the pushed commit"
+source = "github"
+event = "push"
+[[rules.actions]]
+target = "site"
+tags = ["commit-{{ payload.after }}"]
+"#,
+    );
+    let source = &prepared.sources["github"];
+    let inbound = signed(source, PUSH);
+    let ingest = |inbound: &Inbound| {
+        let push = event(source.verify(inbound, SystemTime::now()).expect("verified"));
+        prepared.rules.route(&push).expect("routed")
+    };
+    assert_eq!(ingest(&inbound).jobs.len(), 1);
+    c.bench_function("ingest a push: verify, normalize, route on payload.after", |b| {
+        b.iter(|| ingest(black_box(&inbound)))
+    });
+}
+
 fn pending(count: usize) -> Vec<Action> {
     (0..count)
         .map(|i| match i % 4 {
@@ -269,6 +295,7 @@ criterion_group!(
     benches,
     bench_verify,
     bench_route,
+    bench_ingest,
     bench_coalesce,
     bench_job_codec
 );
