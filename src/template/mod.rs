@@ -183,6 +183,8 @@ fn matching(value: String, pattern: String) -> Result<bool, Error> {
 
 #[cfg(test)]
 mod json_tests;
+#[cfg(test)]
+mod payload_tests;
 
 #[cfg(test)]
 mod tests {
