@@ -6,7 +6,6 @@
 //! (`{{ headers['x-shopify-topic'] }}`), `sign` and `route --event` put the
 //! event there, as the sender does.
 
-
 use minijinja::value::Value;
 use wildmatch::WildMatch;
 

@@ -182,7 +182,10 @@ impl<'de> Visitor<'de> for MembersVisitor<'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Index, A::Error> {
         let mut members: Vec<(Box<str>, Member)> = Vec::new();
         while let Some((key, raw)) = map.next_entry::<KeyText<'de>, &'de RawValue>()? {
-            members.push((key.0.into(), Member::new(range_of(raw, self.text, self.base))));
+            members.push((
+                key.0.into(),
+                Member::new(range_of(raw, self.text, self.base)),
+            ));
         }
         // Sorted by key; of a repeated key, the last value (stable sort).
         members.sort_by(|(a, _), (b, _)| a.cmp(b));
@@ -263,12 +266,9 @@ impl Object for Node {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         match self.index() {
-            Index::Object(members) => Enumerator::Values(
-                members
-                    .iter()
-                    .map(|(key, _)| Value::from(&**key))
-                    .collect(),
-            ),
+            Index::Object(members) => {
+                Enumerator::Values(members.iter().map(|(key, _)| Value::from(&**key)).collect())
+            }
             Index::Array(items) => Enumerator::Seq(items.len()),
         }
     }

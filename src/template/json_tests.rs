@@ -204,12 +204,19 @@ fn nested_values_are_read_from_the_shared_text_once() {
     let payload = Payload::parse_str(r#"{"a": {"b": [{"c": 1}]}}"#).expect("JSON");
     let ctx = context! { payload => payload.template_value() };
     let expression = compile("payload.a.b[0].c").expect("compiles");
-    assert_eq!(expression.eval(ctx.clone()).expect("evaluates"), Value::from(1));
+    assert_eq!(
+        expression.eval(ctx.clone()).expect("evaluates"),
+        Value::from(1)
+    );
     // Containers are indexed once and kept: the same object each time.
     let b = compile("payload.a.b").expect("compiles");
     let (first, second) = (b.eval(ctx.clone()), b.eval(ctx));
     let (first, second) = (first.expect("evaluates"), second.expect("evaluates"));
-    let node = |value: &Value| value.downcast_object::<super::json::Node>().expect("a node");
+    let node = |value: &Value| {
+        value
+            .downcast_object::<super::json::Node>()
+            .expect("a node")
+    };
     assert!(std::sync::Arc::ptr_eq(&node(&first), &node(&second)));
     assert!(!payload.is_parsed());
 }
