@@ -19,11 +19,34 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// The valid JSON document `text` as a template value.
-pub(super) fn document(text: &Arc<str>) -> Value {
+/// The valid JSON document `text` as a template value; `members`, when
+/// known, are the keys and value ranges of the object it is.
+pub(super) fn document(text: &Arc<str>, members: Option<Vec<(Box<str>, Range<usize>)>>) -> Value {
     let start = text.len() - text.trim_start().len();
     let end = text.trim_end().len();
-    convert(text, start..end.max(start))
+    let Some(members) = members.filter(|_| text.as_bytes().get(start) == Some(&b'{')) else {
+        return convert(text, start..end.max(start));
+    };
+    Value::from_object(Node {
+        text: text.clone(),
+        range: start..end,
+        is_array: false,
+        index: OnceLock::from(object_index(members)),
+    })
+}
+
+/// An object's index: sorted by key; of a repeated key, the last value.
+fn object_index(mut members: Vec<(Box<str>, Range<usize>)>) -> Index {
+    // A stable sort: repeated keys stay in the text's order.
+    members.sort_by(|(a, _), (b, _)| a.cmp(b));
+    let mut unique: Vec<(Box<str>, Member)> = Vec::with_capacity(members.len());
+    for (key, range) in members {
+        match unique.last_mut() {
+            Some(last) if last.0 == key => last.1 = Member::new(range),
+            _ => unique.push((key, Member::new(range))),
+        }
+    }
+    Index::Object(unique)
 }
 
 /// A container of the document: where its text is, and its members once
@@ -160,6 +183,22 @@ impl Node {
     }
 }
 
+/// The keys and texts of the members of `value`'s object, as indexed.
+#[cfg(test)]
+pub(super) fn member_texts(value: &Value) -> Option<Vec<(String, String)>> {
+    let node = value.downcast_object_ref::<Node>()?;
+    let Index::Object(members) = node.index() else {
+        return None;
+    };
+    let text = |member: &Member| node.text[member.range.clone()].to_string();
+    Some(
+        members
+            .iter()
+            .map(|(k, m)| (k.to_string(), text(m)))
+            .collect(),
+    )
+}
+
 /// The byte range of `raw`, a member read from `text`, in the document.
 fn range_of(raw: &RawValue, text: &str, base: usize) -> Range<usize> {
     let start = base + (raw.get().as_ptr() as usize - text.as_ptr() as usize);
@@ -180,23 +219,11 @@ impl<'de> Visitor<'de> for MembersVisitor<'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Index, A::Error> {
-        let mut members: Vec<(Box<str>, Member)> = Vec::new();
+        let mut members = Vec::new();
         while let Some((key, raw)) = map.next_entry::<KeyText<'de>, &'de RawValue>()? {
-            members.push((
-                key.0.into(),
-                Member::new(range_of(raw, self.text, self.base)),
-            ));
+            members.push((key.0.into(), range_of(raw, self.text, self.base)));
         }
-        // Sorted by key; of a repeated key, the last value (stable sort).
-        members.sort_by(|(a, _), (b, _)| a.cmp(b));
-        let mut unique: Vec<(Box<str>, Member)> = Vec::with_capacity(members.len());
-        for member in members {
-            match unique.last_mut() {
-                Some(last) if last.0 == member.0 => *last = member,
-                _ => unique.push(member),
-            }
-        }
-        Ok(Index::Object(unique))
+        Ok(object_index(members))
     }
 }
 
@@ -223,7 +250,7 @@ impl<'de> Visitor<'de> for ItemsVisitor<'de> {
 }
 
 /// An object key, decoded: borrowed from the text unless escaped.
-struct KeyText<'a>(std::borrow::Cow<'a, str>);
+pub(super) struct KeyText<'a>(pub(super) std::borrow::Cow<'a, str>);
 
 impl<'de> serde::Deserialize<'de> for KeyText<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -5,13 +5,15 @@
 //! expression reaches; [`Payload::value`] parses the whole document, once,
 //! for the rare code that needs it.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use minijinja::value::Value;
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 
-use super::json;
+use super::json::{self, KeyText};
 
 /// A JSON document: its text, shared, and what was derived from it.
 #[derive(Clone)]
@@ -30,10 +32,14 @@ impl Payload {
     /// `serde_json::from_slice::<serde_json::Value>` would refuse it, with
     /// the same error.
     pub fn parse(bytes: &[u8]) -> Result<Payload, serde_json::Error> {
-        serde_json::from_slice::<Strict>(bytes)?;
+        // As `serde_json::from_slice` reads.
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let members = Root { text: bytes }.deserialize(&mut deserializer)?;
+        deserializer.end()?;
         // Valid JSON is valid UTF-8: the check above read every string.
-        let text = std::str::from_utf8(bytes).map_err(serde::de::Error::custom)?;
-        Ok(Payload::new(Arc::from(text), OnceLock::new()))
+        let text: Arc<str> = Arc::from(std::str::from_utf8(bytes).map_err(Error::custom)?);
+        let root = OnceLock::from(json::document(&text, members));
+        Ok(Payload::new(text, root, OnceLock::new()))
     }
 
     /// The document `text`, as [`Payload::parse`].
@@ -43,17 +49,13 @@ impl Payload {
 
     /// A document already parsed (a form's fields, an edited body).
     pub fn from_value(value: serde_json::Value) -> Payload {
-        // Serializing a `Value` cannot fail: its keys are strings.
-        let text = serde_json::to_string(&value).unwrap_or_else(|_| "null".into());
-        Payload::new(Arc::from(text), OnceLock::from(value))
+        // `Value`'s display is its compact JSON.
+        let text = value.to_string();
+        Payload::new(Arc::from(text), OnceLock::new(), OnceLock::from(value))
     }
 
-    fn new(text: Arc<str>, parsed: OnceLock<serde_json::Value>) -> Payload {
-        Payload(Arc::new(Inner {
-            text,
-            root: OnceLock::new(),
-            parsed,
-        }))
+    fn new(text: Arc<str>, root: OnceLock<Value>, parsed: OnceLock<serde_json::Value>) -> Payload {
+        Payload(Arc::new(Inner { text, root, parsed }))
     }
 
     /// The document's text, as received.
@@ -66,7 +68,7 @@ impl Payload {
     pub fn template_value(&self) -> Value {
         self.0
             .root
-            .get_or_init(|| json::document(&self.0.text))
+            .get_or_init(|| json::document(&self.0.text, None))
             .clone()
     }
 
@@ -169,5 +171,113 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
         while map.next_entry::<Strict, Strict>()?.is_some() {}
         Ok(Strict)
+    }
+}
+
+/// The keys of an object and the byte ranges of their values.
+type Members = Vec<(Box<str>, Range<usize>)>;
+
+/// The document `text`, checked as [`Strict`] checks it; when it is an
+/// object whose keys are not escaped, its members are located on the way
+/// (from where each key is), so that reading the top level later does not
+/// read the whole text again.
+struct Root<'de> {
+    text: &'de [u8],
+}
+
+impl Root<'_> {
+    /// Where the value starts, given where its key's closing quote ends.
+    fn value_start(&self, mut at: usize) -> usize {
+        let is_space = |at: usize| self.text.get(at).is_some_and(|b| b" \t\n\r:".contains(b));
+        while is_space(at) {
+            at += 1;
+        }
+        at
+    }
+
+    /// Where the value ends, given where what follows it (the next key's
+    /// opening quote, or the closing brace) is.
+    fn value_end(&self, mut at: usize) -> usize {
+        let before = |at: usize, set: &[u8]| at > 0 && set.contains(&self.text[at - 1]);
+        while before(at, b" \t\n\r") {
+            at -= 1;
+        }
+        if before(at, b",") {
+            at -= 1;
+        }
+        while before(at, b" \t\n\r") {
+            at -= 1;
+        }
+        at
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Root<'de> {
+    type Value = Option<Members>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Root<'de> {
+    type Value = Option<Members>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        StrictVisitor.visit_seq(seq).map(|_| None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Some(Vec::new());
+        // The previous key, and where its value starts.
+        let mut open: Option<(&str, usize)> = None;
+        while let Some(KeyText(key)) = map.next_key::<KeyText<'de>>()? {
+            map.next_value::<Strict>()?;
+            let (Some(located), Cow::Borrowed(key)) = (&mut members, key) else {
+                // An escaped key is not where its text is: not located.
+                members = None;
+                continue;
+            };
+            let at = key.as_ptr() as usize - self.text.as_ptr() as usize;
+            if let Some((previous, start)) = open {
+                located.push((previous.into(), start..self.value_end(at - 1)));
+            }
+            open = Some((key, self.value_start(at + key.len() + 1)));
+        }
+        if let (Some(located), Some((previous, start))) = (&mut members, open) {
+            // The root object's closing brace ends the text (or the text
+            // is refused after this).
+            let close = self.text.trim_ascii_end().len().saturating_sub(1);
+            located.push((previous.into(), start..self.value_end(close).max(start)));
+        }
+        Ok(members)
     }
 }

@@ -10,6 +10,7 @@ use minijinja::context;
 use minijinja::value::Value;
 use proptest::prelude::*;
 
+use super::json::member_texts;
 use super::{Compiled, Payload, compile};
 
 #[test]
@@ -216,6 +217,9 @@ proptest! {
         let eager = Value::from_serialize(&parsed);
         let payload = Payload::parse_str(&text).expect("valid JSON");
         let lazy = payload.template_value();
+        // The members located while checking are those read on demand.
+        let read_later = super::json::document(&text.as_str().into(), None);
+        prop_assert_eq!(member_texts(&lazy), member_texts(&read_later));
         let expressions = expressions();
         for path in paths {
             let (mut want, mut got) = (eager.clone(), lazy.clone());
