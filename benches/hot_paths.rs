@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the per-event hot paths: verifying a signed
 //! delivery with every scheme (`Source::verify`: signature, then parsing
-//! the body into an event), routing one event through 50 rules, merging
-//! 10,000 pending jobs, and a job's encoding and decoding.
+//! the body into an event), routing one event through 50 rules, the whole
+//! ingest of a push routed on `payload.after` (and its body's parsing
+//! alone), merging 10,000 pending jobs, and a job's encoding and decoding.
 //!
 //! `cargo bench --bench hot_paths`; figures in BENCHMARKS.md.
 
@@ -15,6 +16,7 @@ use purgehook::action::Action;
 use purgehook::app::Prepared;
 use purgehook::job::{EventRef, Job, TargetId};
 use purgehook::source::{Event, Inbound, Received, Source};
+use purgehook::template::Payload;
 use purgehook::worker::coalesce::coalesce;
 
 /// The real 8.8 KB GitHub push most figures are measured with.
@@ -211,6 +213,54 @@ fn bench_route(c: &mut Criterion) {
     });
 }
 
+/// The ingest path of issue 13: the signed push verified and normalized by
+/// the GitHub source, then routed by one rule that reads `payload.after`.
+fn bench_ingest(c: &mut Criterion) {
+    let prepared = config(
+        r#"[[rules]]
+name = "the pushed commit"
+source = "github"
+event = "push"
+[[rules.actions]]
+target = "site"
+tags = ["commit-{{ payload.after }}"]
+"#,
+    );
+    let source = &prepared.sources["github"];
+    let inbound = signed(source, PUSH);
+    let ingest = |inbound: &Inbound| {
+        let push = event(source.verify(inbound, SystemTime::now()).expect("verified"));
+        prepared.rules.route(&push).expect("routed")
+    };
+    assert_eq!(ingest(&inbound).jobs.len(), 1);
+    c.bench_function(
+        "ingest a push: verify, normalize, route on payload.after",
+        |b| b.iter(|| ingest(black_box(&inbound))),
+    );
+}
+
+/// The push's body: parsed whole as before issue 13, checked as a
+/// [`Payload`], and checked then read for `payload.after`.
+fn bench_payload(c: &mut Criterion) {
+    let mut group = c.benchmark_group("payload (8.8 KB push)");
+    group.bench_function("serde_json::Value, parsed and dropped", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(PUSH)))
+    });
+    group.bench_function("Payload::parse", |b| {
+        b.iter(|| Payload::parse(black_box(PUSH)))
+    });
+    group.bench_function("Payload::parse, then payload.after", |b| {
+        b.iter(|| {
+            let payload = Payload::parse(black_box(PUSH)).expect("JSON");
+            payload
+                .template_value()
+                .get_attr("after")
+                .expect("a string")
+        })
+    });
+    group.finish();
+}
+
 fn pending(count: usize) -> Vec<Action> {
     (0..count)
         .map(|i| match i % 4 {
@@ -269,6 +319,8 @@ criterion_group!(
     benches,
     bench_verify,
     bench_route,
+    bench_ingest,
+    bench_payload,
     bench_coalesce,
     bench_job_codec
 );

@@ -178,17 +178,21 @@ async fn accept(
     Ok(HttpResponse::build(status).json(json!({"event_id": event_id, "jobs": job_ids})))
 }
 
+/// The request's headers, repeated ones joined with ", ". Their names are
+/// lower-case already: `http::HeaderName` stores them so.
 fn headers(request: &HttpRequest) -> BTreeMap<String, String> {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in request.headers() {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        headers
-            .entry(name.as_str().to_ascii_lowercase())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&value);
-            })
-            .or_insert(value);
+        let value = String::from_utf8_lossy(value.as_bytes());
+        match headers.get_mut(name.as_str()) {
+            Some(joined) => {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            }
+            None => {
+                headers.insert(name.as_str().to_string(), value.into_owned());
+            }
+        }
     }
     headers
 }

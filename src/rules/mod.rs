@@ -16,7 +16,7 @@ use crate::capability::Capabilities;
 use crate::config::{Problems, RuleSettings};
 use crate::job::{Job, TargetId};
 use crate::source::{Event, EventData, Unverified};
-use crate::template::{Compiled, TemplateError, compile, lazy_json};
+use crate::template::{Compiled, TemplateError, compile};
 use action::ActionTemplate;
 pub use render::RenderError;
 
@@ -124,7 +124,7 @@ impl RuleSet {
 
     fn route_data(&self, event: &EventData) -> Result<Routed, RouteError> {
         let ctx = minijinja::context! {
-            payload => lazy_json(&event.payload),
+            payload => event.payload.template_value(),
             headers => Value::from_serialize(&event.headers),
             query => Value::from_serialize(&event.query),
             event => Value::from_serialize(event.reference()),

@@ -258,3 +258,31 @@ post_ids = ["{{ payload. }}"]
         );
     }
 }
+
+#[test]
+fn a_push_routed_on_its_head_commit_is_not_parsed_whole() {
+    let rules = compile(
+        r#"
+[[rules]]
+name = "the pushed commit"
+source = "github"
+event = "push"
+[[rules.actions]]
+target = "blog"
+urls = ["https://blog.example.com/commit/{{ payload.after }}/"]
+"#,
+    )
+    .unwrap();
+    let push = include_bytes!("../../tests/fixtures/github/push-with-new-branch.payload.json");
+    let event = preview("github", "github", &[("x-github-event", "push")], push);
+    let routed = rules.preview(&event).unwrap();
+    assert_eq!(
+        routed.jobs[0].action,
+        Action::Urls {
+            urls: vec![
+                "https://blog.example.com/commit/6113728f27ae82c7b1a177c8d03f9e96e0adf246/".into()
+            ]
+        }
+    );
+    assert!(!event.payload.is_parsed());
+}

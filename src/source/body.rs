@@ -2,11 +2,13 @@
 //! (how GitHub sends `application/x-www-form-urlencoded` deliveries).
 
 use super::{Inbound, VerifyError};
+use crate::template::Payload;
 
 /// Parses the body as JSON, or as a form when the content type says so.
 /// A form with a `payload` field yields that field's JSON; other forms
-/// yield an object of their fields.
-pub fn parse(inbound: &Inbound) -> Result<serde_json::Value, VerifyError> {
+/// yield an object of their fields. JSON is checked, not parsed: the
+/// payload is read lazily.
+pub fn parse(inbound: &Inbound) -> Result<Payload, VerifyError> {
     if inbound.body.is_empty() {
         return Err(VerifyError::BadBody("the body is empty".into()));
     }
@@ -17,7 +19,7 @@ pub fn parse(inbound: &Inbound) -> Result<serde_json::Value, VerifyError> {
         let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&inbound.body)
             .map_err(|e| VerifyError::BadBody(format!("the form body is not parseable: {e}")))?;
         if let Some((_, payload)) = fields.iter().find(|(k, _)| k == "payload") {
-            return serde_json::from_str(payload).map_err(|e| {
+            return Payload::parse_str(payload).map_err(|e| {
                 VerifyError::BadBody(format!("the form's payload field is not JSON: {e}"))
             });
         }
@@ -25,8 +27,8 @@ pub fn parse(inbound: &Inbound) -> Result<serde_json::Value, VerifyError> {
             .into_iter()
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
-        return Ok(serde_json::Value::Object(object));
+        return Ok(Payload::from_value(serde_json::Value::Object(object)));
     }
-    serde_json::from_slice(&inbound.body)
+    Payload::parse(&inbound.body)
         .map_err(|e| VerifyError::BadBody(format!("the body is not valid JSON: {e}")))
 }

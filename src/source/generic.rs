@@ -6,15 +6,13 @@
 //! (`{{ headers['x-shopify-topic'] }}`), `sign` and `route --event` put the
 //! event there, as the sender does.
 
-use std::sync::Arc;
-
 use minijinja::value::Value;
 use wildmatch::WildMatch;
 
 use super::scheme::Signed;
 use super::{EventData, Inbound, Received, VerifyError, event_data};
 use crate::config::{Fields, Read};
-use crate::template::{Compiled, compile_template, lazy_json};
+use crate::template::{Compiled, Payload, compile_template};
 
 /// A header name from the configuration: a non-empty HTTP token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,11 +94,10 @@ impl Naming {
         &self,
         source: &str,
         inbound: &Inbound,
-        payload: serde_json::Value,
+        payload: Payload,
     ) -> Result<Received<EventData>, VerifyError> {
-        let payload = Arc::new(payload);
         let ctx = minijinja::context! {
-            payload => lazy_json(&payload),
+            payload => payload.template_value(),
             headers => Value::from_serialize(&inbound.headers),
             query => Value::from_serialize(&inbound.query),
         };

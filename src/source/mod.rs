@@ -30,6 +30,7 @@ use serde::Serialize;
 use crate::config::{Problems, SourceSettings};
 use crate::job::EventRef;
 use crate::secret::Secret;
+use crate::template::Payload;
 use scheme::{Delivery, Scheme, SignError, Signed};
 
 /// A delivery as it arrived: lower-cased header names, query parameters,
@@ -64,8 +65,8 @@ pub struct EventData {
     pub event_type: String,
     /// The sender's delivery id, when it sends one.
     pub delivery_id: Option<String>,
-    /// The parsed body, shared with the templates that read it.
-    pub payload: Arc<serde_json::Value>,
+    /// The body, read lazily; shared with the templates that read it.
+    pub payload: Payload,
     /// The delivery's headers, lower-case names.
     pub headers: BTreeMap<String, String>,
     /// The hook URL's query parameters.
@@ -313,14 +314,14 @@ fn event_data(
     source: &str,
     event_type: String,
     delivery_id: Option<String>,
-    payload: impl Into<Arc<serde_json::Value>>,
+    payload: Payload,
     inbound: &Inbound,
 ) -> EventData {
     EventData {
         source: source.to_string(),
         event_type,
         delivery_id,
-        payload: payload.into(),
+        payload,
         headers: inbound.headers.clone(),
         query: inbound.query.clone(),
     }

@@ -108,11 +108,9 @@ impl Scheme for Standard {
         inbound: &Inbound,
     ) -> Result<Received<EventData>, VerifyError> {
         let payload = body::parse(inbound)?;
-        let event_type = payload
-            .get("type")
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| VerifyError::BadBody("the payload has no string field \"type\"".into()))?
-            .to_string();
+        let event_type = payload.top_level_str("type").ok_or_else(|| {
+            VerifyError::BadBody("the payload has no string field \"type\"".into())
+        })?;
         let delivery = inbound.header("webhook-id").map(str::to_string);
         Ok(Received::Event(event_data(
             source, event_type, delivery, payload, inbound,

@@ -13,6 +13,7 @@ use super::signature::equals_any;
 use super::{EventData, Inbound, Received, VerifyError, body};
 use crate::config::{Fields, Read};
 use crate::secret::Secret;
+use crate::template::Payload;
 
 pub(super) const SCHEME: SchemeRegistration = SchemeRegistration {
     name: "token",
@@ -106,7 +107,7 @@ impl Token {
             }
             Carrier::Field(path) => {
                 let payload = body::parse(inbound)?;
-                at(&payload, path)
+                at(payload.value(), path)
                     .and_then(|value| value.as_str())
                     .map(str::to_string)
                     .ok_or_else(missing)
@@ -138,9 +139,12 @@ impl Scheme for Token {
         let mut payload = body::parse(inbound)?;
         if let Carrier::Field(path) = &self.carrier
             && let Some((last, parents)) = path.split_last()
-            && let Some(serde_json::Value::Object(object)) = at_mut(&mut payload, parents)
         {
-            object.remove(last);
+            let mut value = payload.into_value();
+            if let Some(serde_json::Value::Object(object)) = at_mut(&mut value, parents) {
+                object.remove(last);
+            }
+            payload = Payload::from_value(value);
         }
         self.naming.name(source, inbound, payload)
     }

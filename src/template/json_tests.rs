@@ -1,14 +1,12 @@
 //! The lazy payload is indistinguishable from the converted one: the same
 //! expressions and templates give the same values and the same text over
-//! the real GitHub push and over a payload of edge cases.
-
-use std::sync::Arc;
+//! the real GitHub push and over payloads of edge cases (written by
+//! `serde_json`, and by hand: repeated keys, escapes, big numbers).
 
 use minijinja::context;
 use minijinja::value::Value;
 
-use super::lazy_json;
-use super::{ENVIRONMENT, compile, compile_template};
+use super::{ENVIRONMENT, Payload, compile, compile_template};
 
 const PUSH: &[u8] = include_bytes!("../../tests/fixtures/github/push-with-new-branch.payload.json");
 
@@ -22,6 +20,17 @@ fn edge_cases() -> serde_json::Value {
         "text": "<b>\"quoted\" & 'single'</b>\n", "post": {"ID": "42"},
     })
 }
+
+/// What `serde_json` does not write: repeated keys (the last value wins, at
+/// the first one's place), escapes, numbers too big for 64 bits, `-0`,
+/// exponents, whitespace everywhere.
+const HAND_WRITTEN: &str = r#"
+ { "dup" : 1, "alpha": {"b": 2, "b": [1, 2], "a": "first"}, "dup": {"later": true},
+   "esc\u00e9": "\ud83d\ude00 \n \u0041\/", "\u00e9": 2, "": {"": []},
+   "big": 123456789012345678901234567890, "neg0": -0, "exp": 1E2, "f": 1.0,
+   "i": -5, "u": 18446744073709551615, "tiny": -9223372036854775809,
+   "nested": [ {"k": 1, "k": 2}, [], {}, [null] ], "after": "0123abc" }
+"#;
 
 /// Expressions, as rules and sources write them (`when`, value templates).
 const EXPRESSIONS: &[&str] = &[
@@ -86,6 +95,17 @@ const EXPRESSIONS: &[&str] = &[
     "payload.alpha.a[1:3]",
     "payload.alpha.a | reverse | list",
     "payload.alpha.a | last",
+    "payload.dup",
+    "payload.dup.later",
+    "payload.alpha.b | tojson",
+    "payload['escé'] ~ payload['é']",
+    "payload[''][''] | length",
+    "payload.big ~ ' ' ~ payload.neg0 ~ ' ' ~ payload.exp ~ ' ' ~ payload.f",
+    "payload.i ~ ' ' ~ payload.u ~ ' ' ~ payload.tiny",
+    "payload.nested[0].k",
+    "payload.after",
+    "'dup' in payload and 'k' in payload.nested[0] and 'x' not in payload.alpha",
+    "payload.nested[-1][0] is none",
 ];
 
 /// Templates with blocks: loops over maps and lists, conditions, filters.
@@ -103,10 +123,22 @@ const TEMPLATES: &[&str] = &[
     "{{ payload | tojson }}",
 ];
 
-fn contexts(payload: &serde_json::Value) -> (Value, Value) {
-    let eager = context! { payload => Value::from_serialize(payload) };
-    let lazy = context! { payload => lazy_json(&Arc::new(payload.clone())) };
+/// The document `text` fully parsed and converted, and read lazily.
+fn contexts(text: &str) -> (Value, Value) {
+    let parsed: serde_json::Value = serde_json::from_str(text).expect("JSON");
+    let eager = context! { payload => Value::from_serialize(&parsed) };
+    let payload = Payload::parse_str(text).expect("JSON");
+    let lazy = context! { payload => payload.template_value() };
     (eager, lazy)
+}
+
+fn documents() -> Vec<String> {
+    let push = std::str::from_utf8(PUSH).expect("the fixture is UTF-8");
+    vec![
+        push.to_string(),
+        edge_cases().to_string(),
+        HAND_WRITTEN.to_string(),
+    ]
 }
 
 fn described(value: Result<Value, minijinja::Error>) -> String {
@@ -125,9 +157,8 @@ fn described(value: Result<Value, minijinja::Error>) -> String {
 
 #[test]
 fn expressions_and_templates_see_the_same_payload() {
-    let push: serde_json::Value = serde_json::from_slice(PUSH).expect("the fixture is JSON");
-    for payload in [push, edge_cases()] {
-        let (eager, lazy) = contexts(&payload);
+    for text in documents() {
+        let (eager, lazy) = contexts(&text);
         for expression in EXPRESSIONS {
             let compiled = compile(expression).unwrap_or_else(|e| panic!("{expression}: {e}"));
             let want = compiled.eval(eager.clone());
@@ -151,8 +182,7 @@ fn expressions_and_templates_see_the_same_payload() {
 
 #[test]
 fn value_templates_keep_their_type_over_the_lazy_payload() {
-    let payload = serde_json::json!({"ids": [3, 1], "slug": "hello", "n": null});
-    let (eager, lazy) = contexts(&payload);
+    let (eager, lazy) = contexts(r#"{"ids": [3, 1], "slug": "hello", "n": null}"#);
     for template in [
         "{{ payload.ids }}",
         "https://site.example/{{ payload.slug }}/",
@@ -170,14 +200,23 @@ fn value_templates_keep_their_type_over_the_lazy_payload() {
 }
 
 #[test]
-fn nested_values_are_reached_through_the_shared_document() {
-    let payload = Arc::new(serde_json::json!({"a": {"b": [{"c": 1}]}}));
-    let value = lazy_json(&payload);
-    // The document is shared, not copied.
-    assert_eq!(Arc::strong_count(&payload), 2);
-    let c = compile("payload.a.b[0].c")
-        .expect("compiles")
-        .eval(context! { payload => value.clone() })
-        .expect("evaluates");
-    assert_eq!(c, Value::from(1));
+fn nested_values_are_read_from_the_shared_text_once() {
+    let payload = Payload::parse_str(r#"{"a": {"b": [{"c": 1}]}}"#).expect("JSON");
+    let ctx = context! { payload => payload.template_value() };
+    let expression = compile("payload.a.b[0].c").expect("compiles");
+    assert_eq!(
+        expression.eval(ctx.clone()).expect("evaluates"),
+        Value::from(1)
+    );
+    // Containers are indexed once and kept: the same object each time.
+    let b = compile("payload.a.b").expect("compiles");
+    let (first, second) = (b.eval(ctx.clone()), b.eval(ctx));
+    let (first, second) = (first.expect("evaluates"), second.expect("evaluates"));
+    let node = |value: &Value| {
+        value
+            .downcast_object::<super::json::Node>()
+            .expect("a node")
+    };
+    assert!(std::sync::Arc::ptr_eq(&node(&first), &node(&second)));
+    assert!(!payload.is_parsed());
 }

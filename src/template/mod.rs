@@ -1,6 +1,6 @@
 //! The expression language of rule conditions, action values and the
 //! `http` provider's requests: minijinja (Jinja syntax) with purgehook's
-//! helpers, a parsed payload seen without converting it ([`lazy_json`]),
+//! helpers, a webhook's JSON body read lazily, as text ([`Payload`]),
 //! and the translation of a value template
 //! (`"https://site/{{ payload.slug }}/"`) into one expression, so that every
 //! value is compiled once, when the configuration loads. One environment
@@ -21,7 +21,8 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use regex_lite::Regex;
 
 mod json;
-pub use json::lazy_json;
+mod payload;
+pub use payload::Payload;
 
 /// A compiled expression, valid for the whole process.
 pub type Compiled = minijinja::Expression<'static, 'static>;
@@ -182,6 +183,8 @@ fn matching(value: String, pattern: String) -> Result<bool, Error> {
 
 #[cfg(test)]
 mod json_tests;
+#[cfg(test)]
+mod payload_tests;
 
 #[cfg(test)]
 mod tests {

@@ -107,7 +107,7 @@ fn shopify_s_official_vector_verifies_and_names_the_topic() {
         event.delivery_id.as_deref(),
         Some("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
     );
-    assert_eq!(event.payload["foo"], "bar");
+    assert_eq!(event.payload.value()["foo"], "bar");
 }
 
 #[test]
