@@ -29,7 +29,7 @@ use crate::job::{Job, TargetId, Timestamp, now};
 use crate::queue::{EmbeddedQueue, Queue, QueueError};
 use crate::telemetry;
 pub use query::{BadQuery, Query};
-pub use record::{Kind, Record};
+pub use record::{Kind, MadeJob, Record};
 use writer::{Wakeup, Writer};
 
 /// The most records one question reads (the newest).
@@ -86,7 +86,7 @@ impl Store {
     async fn read(&self, since_ms: u64) -> Result<Vec<Record>, HistoryError> {
         let raw = match self {
             Store::Embedded(queue) => queue.log_read(since_ms).await?,
-            Store::Postgres(pg) => return Ok(pg.read(since_ms, MAX_READ).await?),
+            Store::Postgres(pg) => return Ok(record::expand(pg.read(since_ms, MAX_READ).await?)),
         };
         let mut records = Vec::with_capacity(raw.len());
         for (_, bytes) in raw {
@@ -97,7 +97,7 @@ impl Store {
                 }
             }
         }
-        Ok(records)
+        Ok(record::expand(records))
     }
 
     async fn prune(&self, before_ms: u64) -> Result<u64, HistoryError> {
@@ -217,38 +217,30 @@ impl History {
         inner.store.read(since_ms).await
     }
 
-    /// An event accepted: one record for it, one per job (with its rule).
+    /// An event accepted: one record for it, holding its jobs (each with
+    /// its rule), which are read back as records of their own.
     pub fn accepted(&self, event_id: Uuid, jobs: &[Job], rules: &[String]) {
         if !self.is_on() {
             return;
         }
-        let at = now();
         let Some(first) = jobs.first() else { return };
-        let source = first.event.as_ref().map(|e| e.source.clone());
-        let delivery = first.event.as_ref().and_then(|e| e.delivery_id.clone());
-        let mut event = Record::new(Kind::Event, at, "accepted");
-        event.source = source.clone();
-        event.delivery = delivery.clone();
+        let mut event = Record::new(Kind::Event, now(), "accepted");
+        event.source = first.event.as_ref().map(|e| e.source.clone());
+        event.delivery = first.event.as_ref().and_then(|e| e.delivery_id.clone());
         event.event = Some(event_id.to_string());
-        event.jobs = jobs.iter().map(|j| j.id.to_string()).collect();
-        let mut unique: Vec<&String> = rules.iter().collect();
+        let mut unique: Vec<&str> = rules.iter().map(String::as_str).collect();
         unique.dedup();
-        event.rule = Some(
-            unique
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        event.rule = Some(unique.join(", "));
+        event.made = (jobs.iter().enumerate())
+            .map(|(index, job)| MadeJob {
+                job: job.id.to_string(),
+                target: job.target.to_string(),
+                rule: rules.get(index).cloned(),
+                action: describe(&job.action),
+                urls: urls(&job.action),
+            })
+            .collect();
         self.record(event);
-        for (index, job) in jobs.iter().enumerate() {
-            let mut record = job_record(job, at, "queued");
-            record.source = source.clone();
-            record.delivery = delivery.clone();
-            record.event = Some(event_id.to_string());
-            record.rule = rules.get(index).cloned();
-            self.record(record);
-        }
     }
 
     /// A job queued by an operator (`source` = `api` or `cli`).

@@ -1,7 +1,10 @@
 //! One line of the purge history: an accepted event, a job it made, a
 //! provider call that covered jobs, or a purged URL's verification. The ids
 //! join them: an event names its jobs, a job its event, a call the jobs it
-//! covered (merged ones included), a verification its call.
+//! covered (merged ones included), a verification its call. An event's
+//! jobs are stored inside its record ([`MadeJob`]s: what they share with
+//! the event is not written again) and read back as records of their own
+//! ([`expand`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +79,52 @@ pub struct Record {
     /// More: the provider's error, the cache's answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// As stored: the jobs an event made (its `jobs` then stays empty).
+    /// Never in a record read back: [`expand`] makes them job records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub made: Vec<MadeJob>,
+}
+
+/// A job kept inside its event's record, with what is its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MadeJob {
+    /// The job's id.
+    pub job: String,
+    /// Its target.
+    pub target: String,
+    /// The rule that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// What it purges (`urls ×2`).
+    pub action: String,
+    /// The URLs it purges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+}
+
+/// Records as stored, newest first, to records as read: each event's jobs
+/// become job records of their own, newest first as they were written
+/// (after the event), and the event names them in `jobs` again.
+pub fn expand(stored: Vec<Record>) -> Vec<Record> {
+    let mut records = Vec::with_capacity(stored.len());
+    for mut record in stored {
+        let made = std::mem::take(&mut record.made);
+        for job in made.iter().rev() {
+            let mut own = Record::new(Kind::Job, record.at, "queued");
+            own.source.clone_from(&record.source);
+            own.delivery.clone_from(&record.delivery);
+            own.event.clone_from(&record.event);
+            own.rule.clone_from(&job.rule);
+            own.job = Some(job.job.clone());
+            own.target = Some(job.target.clone());
+            own.action = Some(job.action.clone());
+            own.urls.clone_from(&job.urls);
+            records.push(own);
+        }
+        record.jobs.extend(made.into_iter().map(|job| job.job));
+        records.push(record);
+    }
+    records
 }
 
 impl Record {
@@ -96,6 +145,7 @@ impl Record {
             urls: Vec::new(),
             outcome: outcome.into(),
             detail: None,
+            made: Vec::new(),
         }
     }
 
@@ -107,5 +157,59 @@ impl Record {
     /// Whether the record names the job `id` (its own or one it covers).
     pub fn names_job(&self, id: &str) -> bool {
         self.job.as_deref() == Some(id) || self.jobs.iter().any(|j| j == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn made(job: &str, rule: &str) -> MadeJob {
+        MadeJob {
+            job: job.into(),
+            target: "blog".into(),
+            rule: Some(rule.into()),
+            action: "urls ×1".into(),
+            urls: vec![format!("https://blog.example/{job}/")],
+        }
+    }
+
+    #[test]
+    fn an_events_stored_jobs_are_read_back_as_job_records_after_it() {
+        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let mut event = Record::new(Kind::Event, at, "accepted");
+        event.source = Some("wp".into());
+        event.delivery = Some("d1".into());
+        event.event = Some("e1".into());
+        event.rule = Some("posts, pages".into());
+        event.made = vec![made("j1", "posts"), made("j2", "pages")];
+        let stored: Record = serde_json::from_slice(&serde_json::to_vec(&event).unwrap()).unwrap();
+        let read = expand(vec![stored]);
+        let kinds: Vec<Kind> = read.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [Kind::Job, Kind::Job, Kind::Event], "newest first");
+        assert_eq!(read[0].job.as_deref(), Some("j2"));
+        assert_eq!(read[0].rule.as_deref(), Some("pages"));
+        assert_eq!(read[1].job.as_deref(), Some("j1"));
+        for job in &read[..2] {
+            assert_eq!(job.source.as_deref(), Some("wp"));
+            assert_eq!(job.delivery.as_deref(), Some("d1"));
+            assert_eq!(job.event.as_deref(), Some("e1"));
+            assert_eq!(job.target.as_deref(), Some("blog"));
+            assert_eq!(job.outcome, "queued");
+            assert_eq!(job.at, at);
+        }
+        assert_eq!(read[2].jobs, ["j1", "j2"]);
+        assert!(read[2].made.is_empty());
+    }
+
+    #[test]
+    fn records_stored_one_per_job_read_as_they_are() {
+        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let mut job = Record::new(Kind::Job, at, "queued");
+        job.job = Some("j1".into());
+        let mut event = Record::new(Kind::Event, at, "accepted");
+        event.jobs = vec!["j1".into()];
+        let stored = vec![job.clone(), event.clone()];
+        assert_eq!(expand(stored), [job, event]);
     }
 }
