@@ -6,6 +6,7 @@
 //! on the async runtime. After an I/O error the file is opened again and
 //! probed until it takes writes ([`recovery`](super::recovery)).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,12 +14,13 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
 use redb::ReadableTable;
+use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::log::{self, LogRequest};
 use super::recovery::{Disk, Health, Opener};
 use super::tables::{DEAD, JOBS, Stored, Tables, Writes};
-use crate::job::Job;
+use crate::job::{Job, TargetId};
 use crate::queue::{DeadLetter, Published, QueueError, ReplayFilter, Replayed};
 
 /// How many writes one commit takes at most.
@@ -35,6 +37,11 @@ pub(super) enum Request {
     },
     ReadDead {
         reply: oneshot::Sender<Result<Vec<DeadLetter>, QueueError>>,
+    },
+    /// Pending jobs, by sequence: those the file holds, as (sequence, job).
+    ReadJobs {
+        seqs: Vec<u64>,
+        reply: oneshot::Sender<Result<Vec<(u64, Job)>, QueueError>>,
     },
     Replay {
         filter: ReplayFilter,
@@ -66,10 +73,22 @@ pub struct WriterStats {
 
 /// What the file held when it was opened.
 pub(super) struct Loaded {
-    /// Pending jobs: (not before, sequence, job).
-    pub jobs: Vec<(u64, u64, Job)>,
+    /// The pending jobs of each target, as (not before, sequence).
+    pub pending: HashMap<TargetId, Vec<(u64, u64)>>,
     /// The largest sequence number in use.
     pub max_seq: u64,
+}
+
+/// What opening reads of a stored job: the rest of it stays on disk.
+#[derive(Deserialize)]
+struct StoredHead {
+    not_before_ms: u64,
+    job: JobHead,
+}
+
+#[derive(Deserialize)]
+struct JobHead {
+    target: TargetId,
 }
 
 /// The thread's handle.
@@ -145,25 +164,25 @@ struct Thread {
 }
 
 impl Thread {
-    /// Every pending job, and the largest sequence in use.
+    /// The index of the pending jobs, and the largest sequence in use.
     fn read_pending(&self) -> Result<Loaded, QueueError> {
         let disk = &self.disk;
         let read = disk.db()?.begin_read().map_err(|e| disk.failed(e))?;
         let mut loaded = Loaded {
-            jobs: Vec::new(),
+            pending: HashMap::new(),
             max_seq: 0,
         };
         let jobs = read.open_table(JOBS).map_err(|e| disk.failed(e))?;
         for entry in jobs.iter().map_err(|e| disk.failed(e))? {
             let (key, value) = entry.map_err(|e| disk.failed(e))?;
             let seq = key.value();
-            let stored: Stored =
-                serde_json::from_slice(value.value()).map_err(|e| QueueError::Store {
-                    path: disk.path().display().to_string(),
-                    reason: format!("job {seq} is not readable: {e}"),
-                })?;
+            let stored: StoredHead = self.decode(seq, value.value())?;
             loaded.max_seq = loaded.max_seq.max(seq);
-            loaded.jobs.push((stored.not_before_ms, seq, stored.job));
+            let keys = match loaded.pending.get_mut(&stored.job.target) {
+                Some(keys) => keys,
+                None => loaded.pending.entry(stored.job.target).or_default(),
+            };
+            keys.push((stored.not_before_ms, seq));
         }
         let dead = read.open_table(DEAD).map_err(|e| disk.failed(e))?;
         if let Some((last, _)) = dead.last().map_err(|e| disk.failed(e))? {
@@ -172,6 +191,28 @@ impl Thread {
         self.next_seq
             .fetch_max(loaded.max_seq + 1, Ordering::Relaxed);
         Ok(loaded)
+    }
+
+    /// The jobs at `seqs` the file holds.
+    fn read_jobs(&self, seqs: &[u64]) -> Result<Vec<(u64, Job)>, QueueError> {
+        let disk = &self.disk;
+        let read = disk.db()?.begin_read().map_err(|e| disk.failed(e))?;
+        let table = read.open_table(JOBS).map_err(|e| disk.failed(e))?;
+        let mut jobs = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            if let Some(value) = table.get(seq).map_err(|e| disk.failed(e))? {
+                let stored: Stored = self.decode(seq, value.value())?;
+                jobs.push((seq, stored.job));
+            }
+        }
+        Ok(jobs)
+    }
+
+    fn decode<'a, T: Deserialize<'a>>(&self, seq: u64, bytes: &'a [u8]) -> Result<T, QueueError> {
+        serde_json::from_slice(bytes).map_err(|e| QueueError::Store {
+            path: self.disk.path().display().to_string(),
+            reason: format!("job {seq} is not readable: {e}"),
+        })
     }
 
     fn serve(&mut self, requests: &mpsc::Receiver<Request>) {
@@ -299,6 +340,13 @@ impl Thread {
                     self.disk.after_failure(error, None);
                 }
                 let _ = reply.send(letters);
+            }
+            Request::ReadJobs { seqs, reply } => {
+                let jobs = self.read_jobs(&seqs);
+                if let Err(error) = &jobs {
+                    self.disk.after_failure(error, None);
+                }
+                let _ = reply.send(jobs);
             }
             Request::Replay {
                 filter,
