@@ -12,6 +12,7 @@
 mod faults;
 mod log;
 mod recovery;
+mod remembered;
 mod resident;
 mod store;
 mod tables;

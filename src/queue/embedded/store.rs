@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use super::log::{self, LogRequest};
 use super::recovery::{Disk, Health, Opener};
+use super::remembered::{self, Remembered, Undo};
 use super::tables::{DEAD, JOBS, Stored, Tables, Writes};
 use crate::job::{Job, TargetId};
 use crate::queue::{DeadLetter, Published, QueueError, ReplayFilter, Replayed};
@@ -126,8 +127,13 @@ pub(super) async fn open(
                     next_seq,
                     stats,
                     log_seq: 0,
+                    remembered: Remembered::default(),
                 };
-                let _ = opened.send(thread.read_pending());
+                let loaded = thread.read_pending();
+                if loaded.is_ok() {
+                    thread.drop_legacy();
+                }
+                let _ = opened.send(loaded);
                 thread.serve(&receiver);
                 drop(thread);
                 let _ = stop_signal.send(());
@@ -161,11 +167,14 @@ struct Thread {
     stats: Arc<WriterStats>,
     /// The last sequence of the log's records (0: not read yet).
     log_seq: u64,
+    /// The delivery keys remembered.
+    remembered: Remembered,
 }
 
 impl Thread {
-    /// The index of the pending jobs, and the largest sequence in use.
-    fn read_pending(&self) -> Result<Loaded, QueueError> {
+    /// The index of the pending jobs, and the largest sequence in use; the
+    /// delivery keys remembered.
+    fn read_pending(&mut self) -> Result<Loaded, QueueError> {
         let disk = &self.disk;
         let read = disk.db()?.begin_read().map_err(|e| disk.failed(e))?;
         let mut loaded = Loaded {
@@ -190,7 +199,30 @@ impl Thread {
         }
         self.next_seq
             .fetch_max(loaded.max_seq + 1, Ordering::Relaxed);
+        self.remembered = Remembered::load(&read, wall_clock_ms()).map_err(|e| disk.failed(e))?;
         Ok(loaded)
+    }
+
+    /// Drops the table of delivery keys by key earlier versions wrote, when
+    /// the file has one and takes writes (else at a later start).
+    fn drop_legacy(&mut self) {
+        if self.disk.writable().is_err() {
+            return;
+        }
+        let disk = &self.disk;
+        let dropped = disk.db().and_then(|db| {
+            let read = db.begin_read().map_err(|e| disk.failed(e))?;
+            if !remembered::has_legacy(&read).map_err(|e| disk.failed(e))? {
+                return Ok(());
+            }
+            let txn = db.begin_write().map_err(|e| disk.failed(e))?;
+            remembered::drop_legacy(&txn).map_err(|e| disk.failed(e))?;
+            txn.commit().map_err(|e| disk.failed(e))
+        });
+        if let Err(error) = dropped {
+            tracing::warn!(%error, "cannot drop the old table of delivery keys; trying again at the next start");
+            self.disk.after_failure(&error, None);
+        }
     }
 
     /// The jobs at `seqs` the file holds.
@@ -288,7 +320,8 @@ impl Thread {
     fn commit_checked(&mut self, group: &[&Writes], now_ms: u64) -> Result<Vec<usize>, QueueError> {
         self.disk.writable()?;
         let mut duplicates = Vec::new();
-        let Err(error) = self.commit(group, now_ms, &mut duplicates) else {
+        let mut undo = Undo::default();
+        let Err(error) = self.commit(group, now_ms, &mut duplicates, &mut undo) else {
             return Ok(duplicates);
         };
         let witness = (group.iter().enumerate())
@@ -298,26 +331,30 @@ impl Thread {
             tracing::warn!(%error, "a commit that reported an error is in the file: it counts as done");
             return Ok(duplicates);
         }
+        self.remembered.undo(undo);
         tracing::error!(%error, "embedded store commit failed");
         Err(error)
     }
 
     /// Applies every group of writes in one transaction; `duplicates` gets
-    /// the indexes of the groups skipped as duplicate deliveries.
+    /// the indexes of the groups skipped as duplicate deliveries, `undo`
+    /// the delivery keys remembered.
     fn commit(
-        &self,
+        &mut self,
         group: &[&Writes],
         now_ms: u64,
         duplicates: &mut Vec<usize>,
+        undo: &mut Undo,
     ) -> Result<(), QueueError> {
         let disk = &self.disk;
+        let remembered = &mut self.remembered;
         let txn = disk.db()?.begin_write().map_err(|e| disk.failed(e))?;
         {
             let mut tables = Tables::open(&txn).map_err(|e| disk.failed(e))?;
-            tables.forget_expired(now_ms).map_err(|e| disk.failed(e))?;
+            (remembered.forget_expired(&mut tables.expiry, now_ms)).map_err(|e| disk.failed(e))?;
             for (index, writes) in group.iter().enumerate() {
-                if !tables
-                    .admit(writes.delivery, now_ms)
+                if !remembered
+                    .admit(&mut tables.expiry, writes.delivery, now_ms, undo)
                     .map_err(|e| disk.failed(e))?
                 {
                     duplicates.push(index);

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use super::remembered::Remembered;
 use super::*;
 use crate::action::Action;
 
@@ -265,4 +266,74 @@ async fn a_job_on_disk_only_is_delivered_from_a_store_that_cannot_write() {
     let again = queue.next(&target("a"), None).await.unwrap();
     assert_eq!(again.job.id, ids[0], "read back from the reopened file");
     queue.close().await;
+}
+
+fn key(n: u8) -> DeliveryKey {
+    DeliveryKey::new("github", Some(&n.to_string()), b"{}")
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_delivery_key_whose_commit_failed_is_not_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let switch = FaultSwitch::default();
+    let queue = EmbeddedQueue::open_faulty(dir.path(), &switch)
+        .await
+        .unwrap();
+    let job = Job::new(target("a"), Action::EVERYTHING, None);
+    let jobs = std::slice::from_ref(&job);
+    switch.set(Fault::Full);
+    assert!(queue.publish_once(jobs, key(1), WINDOW).await.is_err());
+    switch.set(Fault::None);
+    eventually("writable again", || queue.is_ready()).await;
+    let stored = queue.publish_once(jobs, key(1), WINDOW).await.unwrap();
+    assert_eq!(stored, Published::Stored);
+    let again = queue.publish_once(jobs, key(1), WINDOW).await.unwrap();
+    assert_eq!(again, Published::Duplicate);
+    queue.close().await;
+}
+
+/// Writes a file as the versions that kept the delivery keys by key too
+/// did: `key` remembered in both tables.
+fn legacy_file(dir: &std::path::Path, key: &DeliveryKey, until_ms: u64) {
+    const DEDUPE: redb::TableDefinition<&[u8], u64> = redb::TableDefinition::new("dedupe");
+    let db = redb::Database::create(dir.join(FILE_NAME)).unwrap();
+    let txn = db.begin_write().unwrap();
+    tables::create(&txn).unwrap();
+    let bytes = key.as_bytes().as_slice();
+    txn.open_table(DEDUPE)
+        .unwrap()
+        .insert(bytes, until_ms)
+        .unwrap();
+    (txn.open_table(remembered::DEDUPE_EXPIRY).unwrap())
+        .insert((until_ms, bytes), ())
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_file_that_kept_delivery_keys_by_key_too_keeps_honouring_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let until = StoreClock::start().now_ms() + 60_000;
+    legacy_file(dir.path(), &key(1), until);
+
+    let queue = EmbeddedQueue::open(dir.path()).await.unwrap();
+    let job = Job::new(target("a"), Action::EVERYTHING, None);
+    let jobs = std::slice::from_ref(&job);
+    assert_eq!(
+        queue.publish_once(jobs, key(1), WINDOW).await.unwrap(),
+        Published::Duplicate
+    );
+    assert_eq!(
+        queue.publish_once(jobs, key(2), WINDOW).await.unwrap(),
+        Published::Stored
+    );
+    queue.close().await;
+
+    let db = redb::Database::create(dir.path().join(FILE_NAME)).unwrap();
+    let read = db.begin_read().unwrap();
+    assert!(!remembered::has_legacy(&read).unwrap(), "dropped at open");
+    let remembered = Remembered::load(&read, StoreClock::start().now_ms()).unwrap();
+    assert_eq!(remembered.len(), 2);
 }
