@@ -37,10 +37,23 @@ fn prefix(key: &[u8]) -> Option<Prefix> {
     Some((high, low))
 }
 
+/// How many maps the keys are spread over, by their first bits: a map
+/// that grows allocates twice its room and copies, so that one map of
+/// every key would at that moment hold three times what its keys need
+/// (10 MB for 120,000 keys); a shard grows alone.
+const SHARDS: usize = 16;
+
 /// The keys remembered, and until when (ms).
-#[derive(Default)]
 pub(super) struct Remembered {
-    keys: HashMap<Prefix, u64>,
+    shards: Vec<HashMap<Prefix, u64>>,
+}
+
+impl Default for Remembered {
+    fn default() -> Remembered {
+        Remembered {
+            shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
+        }
+    }
 }
 
 /// What one transaction changed: the keys it remembered, with what each
@@ -57,17 +70,21 @@ impl Remembered {
             let (key, _) = entry?;
             let (until, key) = key.value();
             if let Some(prefix) = prefix(key) {
-                let kept = remembered.keys.entry(prefix).or_default();
+                let kept = remembered.shard(prefix).entry(prefix).or_default();
                 *kept = (*kept).max(until);
             }
         }
         Ok(remembered)
     }
 
+    fn shard(&mut self, prefix: Prefix) -> &mut HashMap<Prefix, u64> {
+        &mut self.shards[(prefix.0 >> 60) as usize % SHARDS]
+    }
+
     /// How many keys are remembered.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.shards.iter().map(HashMap::len).sum()
     }
 
     /// Whether a delivery may be stored: false when its key is remembered
@@ -86,21 +103,23 @@ impl Remembered {
         let Some(prefix) = prefix(bytes) else {
             return Ok(true);
         };
-        if self.keys.get(&prefix).is_some_and(|until| *until > now_ms) {
+        let shard = self.shard(prefix);
+        if shard.get(&prefix).is_some_and(|until| *until > now_ms) {
             return Ok(false);
         }
         let until = now_ms + window.as_millis() as u64;
         expiry.insert((until, bytes), ())?;
-        undo.0.push((prefix, self.keys.insert(prefix, until)));
+        undo.0.push((prefix, shard.insert(prefix, until)));
         Ok(true)
     }
 
     /// Forgets the changes of a transaction whose commit failed.
     pub fn undo(&mut self, undo: Undo) {
         for (prefix, before) in undo.0.into_iter().rev() {
+            let shard = self.shard(prefix);
             match before {
-                Some(until) => self.keys.insert(prefix, until),
-                None => self.keys.remove(&prefix),
+                Some(until) => shard.insert(prefix, until),
+                None => shard.remove(&prefix),
             };
         }
     }
@@ -120,10 +139,12 @@ impl Remembered {
             .collect::<Result<_, _>>()?;
         for (until, key) in expired {
             expiry.remove((until, key.as_slice()))?;
-            if let Some(prefix) = prefix(&key)
-                && self.keys.get(&prefix).is_some_and(|at| *at <= now_ms)
-            {
-                self.keys.remove(&prefix);
+            let Some(prefix) = prefix(&key) else {
+                continue;
+            };
+            let shard = self.shard(prefix);
+            if shard.get(&prefix).is_some_and(|at| *at <= now_ms) {
+                shard.remove(&prefix);
             }
         }
         Ok(())
@@ -141,4 +162,83 @@ pub(super) fn has_legacy(read: &redb::ReadTransaction) -> Result<bool, redb::Sto
 pub(super) fn drop_legacy(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     txn.delete_table(LEGACY_DEDUPE)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use redb::ReadableTableMetadata;
+
+    use super::*;
+
+    fn key(n: u8) -> Option<(DeliveryKey, Duration)> {
+        let key = DeliveryKey::new("github", Some(&n.to_string()), b"{}");
+        Some((key, Duration::from_millis(10)))
+    }
+
+    #[test]
+    fn keys_are_remembered_for_their_window_then_forgotten_from_both() {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        let mut table = txn.open_table(DEDUPE_EXPIRY).unwrap();
+        let mut remembered = Remembered::default();
+        let mut undo = Undo::default();
+        let mut admit = |r: &mut Remembered, t: &mut ExpiryTable<'_>, n, now| {
+            r.admit(t, key(n), now, &mut undo).unwrap()
+        };
+        assert!(admit(&mut remembered, &mut table, 1, 1000));
+        assert!(!admit(&mut remembered, &mut table, 1, 1009));
+        assert!(admit(&mut remembered, &mut table, 2, 1005));
+        assert!(admit(&mut remembered, &mut table, 1, 1010), "expired");
+        assert_eq!(remembered.len(), 2);
+
+        remembered.forget_expired(&mut table, 1016).unwrap();
+        assert_eq!(table.len().unwrap(), 1, "key 2, and key 1's first window");
+        assert_eq!(remembered.len(), 1, "key 1 is remembered again");
+        remembered.forget_expired(&mut table, 1021).unwrap();
+        assert_eq!((table.len().unwrap(), remembered.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_transaction_s_keys_are_put_back_as_they_were() {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        let mut table = txn.open_table(DEDUPE_EXPIRY).unwrap();
+        let mut remembered = Remembered::default();
+        assert!(
+            remembered
+                .admit(&mut table, key(1), 1000, &mut Undo::default())
+                .unwrap()
+        );
+        let mut undo = Undo::default();
+        assert!(
+            remembered
+                .admit(&mut table, key(1), 1010, &mut undo)
+                .unwrap()
+        );
+        assert!(
+            remembered
+                .admit(&mut table, key(2), 1010, &mut undo)
+                .unwrap()
+        );
+        remembered.undo(undo);
+        assert_eq!(remembered.len(), 1);
+        let mut undo = Undo::default();
+        assert!(
+            remembered
+                .admit(&mut table, key(2), 1011, &mut undo)
+                .unwrap()
+        );
+        assert!(
+            remembered
+                .admit(&mut table, key(1), 1011, &mut undo)
+                .unwrap(),
+            "expired at 1010"
+        );
+    }
 }
