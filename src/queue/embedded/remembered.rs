@@ -13,7 +13,8 @@ use std::collections::HashMap;
 
 use redb::{ReadableTable, TableDefinition, TableHandle};
 
-use crate::queue::DeliveryKey;
+use super::recovery::Disk;
+use crate::queue::{DeliveryKey, QueueError};
 
 /// Delivery keys remembered, by expiry (ms).
 pub(super) const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8]), ()> =
@@ -63,11 +64,21 @@ pub(super) struct Undo(Vec<(Prefix, Option<u64>)>);
 
 impl Remembered {
     /// The keys of the file not expired at `now_ms`.
-    pub fn load(read: &redb::ReadTransaction, now_ms: u64) -> Result<Remembered, redb::Error> {
-        let table = read.open_table(DEDUPE_EXPIRY)?;
+    pub fn load(
+        disk: &Disk,
+        read: &redb::ReadTransaction,
+        now_ms: u64,
+    ) -> Result<Remembered, QueueError> {
         let mut remembered = Remembered::default();
-        for entry in table.range((now_ms, [].as_slice())..)? {
-            let (key, _) = entry?;
+        let table = match read.open_table(DEDUPE_EXPIRY) {
+            Ok(table) => table,
+            // A file older than the keys: its first commit makes the table.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(remembered),
+            Err(error) => return Err(disk.failed(error)),
+        };
+        let from = (now_ms, [].as_slice());
+        for entry in table.range(from..).map_err(|e| disk.failed(e))? {
+            let (key, _) = entry.map_err(|e| disk.failed(e))?;
             let (until, key) = key.value();
             if let Some(prefix) = prefix(key) {
                 let kept = remembered.shard(prefix).entry(prefix).or_default();
@@ -158,10 +169,17 @@ pub(super) fn has_legacy(read: &redb::ReadTransaction) -> Result<bool, redb::Sto
         .any(|table| table.name() == LEGACY_DEDUPE.name()))
 }
 
-/// Drops the table of keys by key (its keys are in the table by expiry).
-pub(super) fn drop_legacy(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
-    txn.delete_table(LEGACY_DEDUPE)?;
-    Ok(())
+/// Drops the table of keys by key, when the file has one (its keys are in
+/// the table by expiry).
+pub(super) fn drop_legacy(disk: &Disk) -> Result<(), QueueError> {
+    let db = disk.db()?;
+    let read = db.begin_read().map_err(|e| disk.failed(e))?;
+    if !has_legacy(&read).map_err(|e| disk.failed(e))? {
+        return Ok(());
+    }
+    let txn = db.begin_write().map_err(|e| disk.failed(e))?;
+    (txn.delete_table(LEGACY_DEDUPE)).map_err(|e| disk.failed(e))?;
+    txn.commit().map_err(|e| disk.failed(e))
 }
 
 #[cfg(test)]
