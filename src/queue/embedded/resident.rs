@@ -159,7 +159,8 @@ impl EmbeddedQueue {
                 self.state().read_back(target, &keys, jobs);
                 return true;
             }
-            Err(QueueError::Closed) => {}
+            // Closed, or the file is not open (the outage is logged once).
+            Err(QueueError::Closed | QueueError::Unwritable { .. }) => {}
             Err(error) => {
                 tracing::error!(%error, %target, "cannot read pending jobs back from the store; trying again");
             }
