@@ -178,3 +178,30 @@ impl EmbeddedQueue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Action;
+
+    #[test]
+    fn a_job_read_back_is_resident_and_one_the_file_no_longer_holds_is_forgotten() {
+        let target = TargetId::new("a").unwrap();
+        let mut state = State::default();
+        let waiting = &mut state.target(&target).waiting;
+        waiting.extend([((5, 1), None), ((5, 2), None), ((9, 3), None)]);
+        let keys = state.on_disk(&target);
+        assert_eq!(keys, vec![(5, 1), (5, 2), (9, 3)]);
+
+        let job = Job::new(target.clone(), Action::EVERYTHING, None);
+        state.read_back(&target, &keys[..2], vec![(2, job.clone())]);
+        assert_eq!(state.resident, 1);
+        assert_eq!(
+            state.on_disk(&target),
+            vec![(9, 3)],
+            "1 is gone, 2 is in memory"
+        );
+        assert_eq!(state.take(&target, (5, 2)), Some(job));
+        assert_eq!(state.resident, 0);
+    }
+}
