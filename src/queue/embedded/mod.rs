@@ -5,9 +5,11 @@
 //! stays on disk until it is settled, so a crash redelivers it.
 //! A replay removes dead letters and stores their jobs again in the same
 //! transaction. A store that cannot write (a full disk) refuses writes and
-//! says it is not ready until a probe write succeeds; what is pending stays
-//! in memory meanwhile, as a failed commit changed nothing in the file.
+//! says it is not ready until a probe write succeeds; what is pending is
+//! delivered meanwhile (a failed commit changed nothing in the file, which
+//! is read still), and its index stays in memory.
 
+mod clock;
 #[cfg(test)]
 mod faults;
 mod log;
@@ -20,7 +22,7 @@ mod tables;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
@@ -30,6 +32,7 @@ use super::{
     Settlement,
 };
 use crate::job::{Job, TargetId};
+use clock::StoreClock;
 #[cfg(test)]
 pub(crate) use faults::{Fault, FaultSwitch};
 use recovery::{Health, Opener};
@@ -68,30 +71,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct EmbeddedQueue {
     inner: Arc<Inner>,
-}
-
-/// The store's clock: wall-clock milliseconds as of opening, advanced by
-/// tokio's monotonic clock since. Delays stored on disk stay wall-clock
-/// across restarts, and tests can drive them with paused time.
-struct StoreClock {
-    opened_ms: u64,
-    opened: Instant,
-}
-
-impl StoreClock {
-    fn start() -> StoreClock {
-        StoreClock {
-            opened_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis() as u64,
-            opened: Instant::now(),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.opened_ms + self.opened.elapsed().as_millis() as u64
-    }
 }
 
 impl EmbeddedQueue {
