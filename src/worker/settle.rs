@@ -161,7 +161,11 @@ mod tests {
             ..Settlement::default()
         };
         assert!(!settle(&queue, &target, settlement, &stop).await);
-        let again = queue.next(&target, Some(Instant::now())).await;
+        assert_eq!(queue.pending_jobs("a"), Some(1));
+        // Given back on disk only: delivered again once the file reads.
+        switch.set(Fault::None);
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let again = queue.next(&target, Some(deadline)).await;
         assert_eq!(again.map(|d| d.job), Some(job), "given back");
         queue.close().await;
     }

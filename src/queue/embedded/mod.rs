@@ -1,24 +1,28 @@
 //! The embedded backend: a redb file whose commits are fsync'd before a
 //! publish returns, owned by the [`store`] thread (group commit: concurrent
-//! publishes share one fsync). Ready jobs are mirrored in memory per target;
-//! a delivery stays on disk until it is settled, so a crash redelivers it.
+//! publishes share one fsync). Memory holds the index of the pending jobs
+//! and a bounded number of the jobs themselves ([`resident`]); a delivery
+//! stays on disk until it is settled, so a crash redelivers it.
 //! A replay removes dead letters and stores their jobs again in the same
 //! transaction. A store that cannot write (a full disk) refuses writes and
-//! says it is not ready until a probe write succeeds; what is pending stays
-//! in memory meanwhile, as a failed commit changed nothing in the file.
+//! says it is not ready until a probe write succeeds; what is pending is
+//! delivered meanwhile (a failed commit changed nothing in the file, which
+//! is read still), and its index stays in memory.
 
+mod clock;
 #[cfg(test)]
 mod faults;
 mod log;
 mod recovery;
+mod remembered;
+mod resident;
 mod store;
 mod tables;
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
@@ -28,9 +32,11 @@ use super::{
     Settlement,
 };
 use crate::job::{Job, TargetId};
+use clock::StoreClock;
 #[cfg(test)]
 pub(crate) use faults::{Fault, FaultSwitch};
 use recovery::{Health, Opener};
+use resident::State;
 use store::Request;
 pub use store::WriterStats;
 use tables::{Stored, Writes};
@@ -38,54 +44,12 @@ use tables::{Stored, Writes};
 /// The file inside the queue directory.
 pub const FILE_NAME: &str = "queue.redb";
 
-struct TargetState {
-    /// Ready and delayed jobs, by (not before, sequence).
-    waiting: BTreeMap<(u64, u64), Job>,
-    /// Delivered, not yet settled: sequence → (not before, job).
-    in_flight: HashMap<u64, (u64, Job)>,
-    notify: Arc<Notify>,
-    /// How many waiting jobs make it worth waking the target's worker
-    /// (more than one while it gathers a batch).
-    wanted: usize,
-}
-
-impl Default for TargetState {
-    fn default() -> Self {
-        TargetState {
-            waiting: BTreeMap::new(),
-            in_flight: HashMap::new(),
-            notify: Arc::default(),
-            wanted: 1,
-        }
-    }
-}
-
-impl TargetState {
-    /// Whether `count` jobs are ready at `now_ms`.
-    fn has_ready(&self, count: usize, now_ms: u64) -> bool {
-        if self.waiting.len() < count {
-            return false;
-        }
-        // Jobs wait in the order they are due: when the last is, all are.
-        let all_due = self
-            .waiting
-            .last_key_value()
-            .is_some_and(|((due, _), _)| *due <= now_ms);
-        all_due || self.waiting.range(..(now_ms + 1, 0)).take(count).count() >= count
-    }
-}
-
-#[derive(Default)]
-struct State {
-    targets: HashMap<TargetId, TargetState>,
-    /// Target of every in-flight sequence.
-    owners: HashMap<u64, TargetId>,
-}
-
-impl State {
-    fn target(&mut self, target: &TargetId) -> &mut TargetState {
-        self.targets.entry(target.clone()).or_default()
-    }
+/// Why [`EmbeddedQueue::take_ready`] handed out no job.
+enum NotReady {
+    /// Nothing is ready: wait on the notify, until a job is due if one is.
+    Wait(Arc<Notify>, Option<Duration>),
+    /// The first ready job is on disk only: read these back.
+    OnDisk(Vec<(u64, u64)>),
 }
 
 struct Inner {
@@ -109,30 +73,6 @@ pub struct EmbeddedQueue {
     inner: Arc<Inner>,
 }
 
-/// The store's clock: wall-clock milliseconds as of opening, advanced by
-/// tokio's monotonic clock since. Delays stored on disk stay wall-clock
-/// across restarts, and tests can drive them with paused time.
-struct StoreClock {
-    opened_ms: u64,
-    opened: Instant,
-}
-
-impl StoreClock {
-    fn start() -> StoreClock {
-        StoreClock {
-            opened_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis() as u64,
-            opened: Instant::now(),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.opened_ms + self.opened.elapsed().as_millis() as u64
-    }
-}
-
 impl EmbeddedQueue {
     /// Opens (or creates) the store in `dir` and loads its pending jobs.
     pub async fn open(dir: &Path) -> Result<EmbeddedQueue, QueueError> {
@@ -144,9 +84,9 @@ impl EmbeddedQueue {
         let stats = Arc::new(WriterStats::default());
         let (store, loaded) = store::open(dir, opener, next_seq.clone(), stats.clone()).await?;
         let mut state = State::default();
-        for (not_before, seq, job) in loaded.jobs {
-            let target = job.target.clone();
-            state.target(&target).waiting.insert((not_before, seq), job);
+        for (target, mut keys) in loaded.pending {
+            keys.sort_unstable();
+            state.target(&target).waiting = keys.into_iter().map(|key| (key, None)).collect();
         }
         Ok(EmbeddedQueue {
             inner: Arc::new(Inner {
@@ -210,12 +150,7 @@ impl EmbeddedQueue {
         let mut state = self.state();
         let mut woken = Vec::new();
         for (not_before, seq, job) in entries {
-            let id = job.target.clone();
-            let target = state.target(&id);
-            target.waiting.insert((not_before, seq), job);
-            if target.waiting.len() >= target.wanted {
-                woken.push(target.notify.clone());
-            }
+            woken.extend(state.insert(not_before, seq, job));
         }
         drop(state);
         for notify in woken {
@@ -267,18 +202,19 @@ impl EmbeddedQueue {
     }
 
     /// Takes the first ready job of `target`, or says when one is due (and
-    /// what to wait on for a new one).
-    fn take_ready(&self, target: &TargetId) -> Result<Delivery, (Arc<Notify>, Option<Duration>)> {
+    /// what to wait on for a new one), or which jobs to read back first.
+    fn take_ready(&self, target: &TargetId) -> Result<Delivery, NotReady> {
         let mut state = self.state();
         let now = self.inner.clock.now_ms();
         let waiting = state.target(target);
         let notify = waiting.notify.clone();
-        match waiting.waiting.first_key_value().map(|(k, _)| *k) {
-            Some((not_before, seq)) if not_before <= now => {
-                let Some(job) = waiting.waiting.remove(&(not_before, seq)) else {
-                    return Err((notify, None));
+        let first = waiting.waiting.first_key_value();
+        match first.map(|(key, job)| (*key, job.is_some())) {
+            Some(((not_before, seq), true)) if not_before <= now => {
+                let Some(job) = state.take(target, (not_before, seq)) else {
+                    return Err(NotReady::Wait(notify, None));
                 };
-                waiting.in_flight.insert(seq, (not_before, job.clone()));
+                state.target(target).in_flight.insert(seq, not_before);
                 state.owners.insert(seq, target.clone());
                 Ok(Delivery {
                     job,
@@ -286,8 +222,14 @@ impl EmbeddedQueue {
                     trace: Default::default(),
                 })
             }
-            Some((not_before, _)) => Err((notify, Some(Duration::from_millis(not_before - now)))),
-            None => Err((notify, None)),
+            Some(((not_before, _), false)) if not_before <= now => {
+                Err(NotReady::OnDisk(state.on_disk(target)))
+            }
+            Some(((not_before, _), _)) => Err(NotReady::Wait(
+                notify,
+                Some(Duration::from_millis(not_before - now)),
+            )),
+            None => Err(NotReady::Wait(notify, None)),
         }
     }
 
@@ -296,7 +238,13 @@ impl EmbeddedQueue {
         loop {
             let (notify, due_in) = match self.take_ready(target) {
                 Ok(delivery) => return Some(delivery),
-                Err(wait) => wait,
+                Err(NotReady::Wait(notify, due_in)) => (notify, due_in),
+                Err(NotReady::OnDisk(keys)) => {
+                    if !self.read_back(target, keys, deadline).await {
+                        return None;
+                    }
+                    continue;
+                }
             };
             let wake_at = match (due_in.map(|d| Instant::now() + d), deadline) {
                 (Some(due), Some(deadline)) => Some(due.min(deadline)),
@@ -405,8 +353,8 @@ impl EmbeddedQueue {
                 continue;
             };
             let target = state.target(&owner);
-            if let Some((not_before, job)) = target.in_flight.remove(seq) {
-                target.waiting.insert((not_before, *seq), job);
+            if let Some(not_before) = target.in_flight.remove(seq) {
+                target.waiting.insert((not_before, *seq), None);
                 target.notify.notify_one();
             }
         }

@@ -6,6 +6,7 @@
 //! on the async runtime. After an I/O error the file is opened again and
 //! probed until it takes writes ([`recovery`](super::recovery)).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,12 +14,16 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
 use redb::ReadableTable;
+use serde::Deserialize;
 use tokio::sync::oneshot;
+
+mod dead;
 
 use super::log::{self, LogRequest};
 use super::recovery::{Disk, Health, Opener};
+use super::remembered::{self, Remembered, Undo};
 use super::tables::{DEAD, JOBS, Stored, Tables, Writes};
-use crate::job::Job;
+use crate::job::{Job, TargetId};
 use crate::queue::{DeadLetter, Published, QueueError, ReplayFilter, Replayed};
 
 /// How many writes one commit takes at most.
@@ -35,6 +40,11 @@ pub(super) enum Request {
     },
     ReadDead {
         reply: oneshot::Sender<Result<Vec<DeadLetter>, QueueError>>,
+    },
+    /// Pending jobs, by sequence: those the file holds, as (sequence, job).
+    ReadJobs {
+        seqs: Vec<u64>,
+        reply: oneshot::Sender<Result<Vec<(u64, Job)>, QueueError>>,
     },
     Replay {
         filter: ReplayFilter,
@@ -66,10 +76,22 @@ pub struct WriterStats {
 
 /// What the file held when it was opened.
 pub(super) struct Loaded {
-    /// Pending jobs: (not before, sequence, job).
-    pub jobs: Vec<(u64, u64, Job)>,
+    /// The pending jobs of each target, as (not before, sequence).
+    pub pending: HashMap<TargetId, Vec<(u64, u64)>>,
     /// The largest sequence number in use.
     pub max_seq: u64,
+}
+
+/// What opening reads of a stored job: the rest of it stays on disk.
+#[derive(Deserialize)]
+struct StoredHead {
+    not_before_ms: u64,
+    job: JobHead,
+}
+
+#[derive(Deserialize)]
+struct JobHead {
+    target: TargetId,
 }
 
 /// The thread's handle.
@@ -107,8 +129,13 @@ pub(super) async fn open(
                     next_seq,
                     stats,
                     log_seq: 0,
+                    remembered: Remembered::default(),
                 };
-                let _ = opened.send(thread.read_pending());
+                let loaded = thread.read_pending();
+                if loaded.is_ok() {
+                    thread.drop_legacy();
+                }
+                let _ = opened.send(loaded);
                 thread.serve(&receiver);
                 drop(thread);
                 let _ = stop_signal.send(());
@@ -142,28 +169,31 @@ struct Thread {
     stats: Arc<WriterStats>,
     /// The last sequence of the log's records (0: not read yet).
     log_seq: u64,
+    /// The delivery keys remembered.
+    remembered: Remembered,
 }
 
 impl Thread {
-    /// Every pending job, and the largest sequence in use.
-    fn read_pending(&self) -> Result<Loaded, QueueError> {
+    /// The index of the pending jobs, and the largest sequence in use; the
+    /// delivery keys remembered.
+    fn read_pending(&mut self) -> Result<Loaded, QueueError> {
         let disk = &self.disk;
         let read = disk.db()?.begin_read().map_err(|e| disk.failed(e))?;
         let mut loaded = Loaded {
-            jobs: Vec::new(),
+            pending: HashMap::new(),
             max_seq: 0,
         };
         let jobs = read.open_table(JOBS).map_err(|e| disk.failed(e))?;
         for entry in jobs.iter().map_err(|e| disk.failed(e))? {
             let (key, value) = entry.map_err(|e| disk.failed(e))?;
             let seq = key.value();
-            let stored: Stored =
-                serde_json::from_slice(value.value()).map_err(|e| QueueError::Store {
-                    path: disk.path().display().to_string(),
-                    reason: format!("job {seq} is not readable: {e}"),
-                })?;
+            let stored: StoredHead = self.decode(seq, value.value())?;
             loaded.max_seq = loaded.max_seq.max(seq);
-            loaded.jobs.push((stored.not_before_ms, seq, stored.job));
+            let keys = match loaded.pending.get_mut(&stored.job.target) {
+                Some(keys) => keys,
+                None => loaded.pending.entry(stored.job.target).or_default(),
+            };
+            keys.push((stored.not_before_ms, seq));
         }
         let dead = read.open_table(DEAD).map_err(|e| disk.failed(e))?;
         if let Some((last, _)) = dead.last().map_err(|e| disk.failed(e))? {
@@ -171,7 +201,42 @@ impl Thread {
         }
         self.next_seq
             .fetch_max(loaded.max_seq + 1, Ordering::Relaxed);
+        self.remembered = Remembered::load(disk, &read, wall_clock_ms())?;
         Ok(loaded)
+    }
+
+    /// Drops the table of delivery keys by key earlier versions wrote, when
+    /// the file has one and takes writes (else at a later start).
+    fn drop_legacy(&mut self) {
+        if self.disk.writable().is_err() {
+            return;
+        }
+        if let Err(error) = remembered::drop_legacy(&self.disk) {
+            tracing::warn!(%error, "cannot drop the old table of delivery keys; trying again at the next start");
+            self.disk.after_failure(&error, None);
+        }
+    }
+
+    /// The jobs at `seqs` the file holds.
+    fn read_jobs(&self, seqs: &[u64]) -> Result<Vec<(u64, Job)>, QueueError> {
+        let disk = &self.disk;
+        let read = disk.db()?.begin_read().map_err(|e| disk.failed(e))?;
+        let table = read.open_table(JOBS).map_err(|e| disk.failed(e))?;
+        let mut jobs = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            if let Some(value) = table.get(seq).map_err(|e| disk.failed(e))? {
+                let stored: Stored = self.decode(seq, value.value())?;
+                jobs.push((seq, stored.job));
+            }
+        }
+        Ok(jobs)
+    }
+
+    fn decode<'a, T: Deserialize<'a>>(&self, seq: u64, bytes: &'a [u8]) -> Result<T, QueueError> {
+        serde_json::from_slice(bytes).map_err(|e| QueueError::Store {
+            path: self.disk.path().display().to_string(),
+            reason: format!("job {seq} is not readable: {e}"),
+        })
     }
 
     fn serve(&mut self, requests: &mpsc::Receiver<Request>) {
@@ -247,7 +312,8 @@ impl Thread {
     fn commit_checked(&mut self, group: &[&Writes], now_ms: u64) -> Result<Vec<usize>, QueueError> {
         self.disk.writable()?;
         let mut duplicates = Vec::new();
-        let Err(error) = self.commit(group, now_ms, &mut duplicates) else {
+        let mut undo = Undo::default();
+        let Err(error) = self.commit(group, now_ms, &mut duplicates, &mut undo) else {
             return Ok(duplicates);
         };
         let witness = (group.iter().enumerate())
@@ -257,26 +323,30 @@ impl Thread {
             tracing::warn!(%error, "a commit that reported an error is in the file: it counts as done");
             return Ok(duplicates);
         }
+        self.remembered.undo(undo);
         tracing::error!(%error, "embedded store commit failed");
         Err(error)
     }
 
     /// Applies every group of writes in one transaction; `duplicates` gets
-    /// the indexes of the groups skipped as duplicate deliveries.
+    /// the indexes of the groups skipped as duplicate deliveries, `undo`
+    /// the delivery keys remembered.
     fn commit(
-        &self,
+        &mut self,
         group: &[&Writes],
         now_ms: u64,
         duplicates: &mut Vec<usize>,
+        undo: &mut Undo,
     ) -> Result<(), QueueError> {
         let disk = &self.disk;
+        let remembered = &mut self.remembered;
         let txn = disk.db()?.begin_write().map_err(|e| disk.failed(e))?;
         {
             let mut tables = Tables::open(&txn).map_err(|e| disk.failed(e))?;
-            tables.forget_expired(now_ms).map_err(|e| disk.failed(e))?;
+            (remembered.forget_expired(&mut tables.expiry, now_ms)).map_err(|e| disk.failed(e))?;
             for (index, writes) in group.iter().enumerate() {
-                if !tables
-                    .admit(writes.delivery, now_ms)
+                if !remembered
+                    .admit(&mut tables.expiry, writes.delivery, now_ms, undo)
                     .map_err(|e| disk.failed(e))?
                 {
                     duplicates.push(index);
@@ -300,6 +370,13 @@ impl Thread {
                 }
                 let _ = reply.send(letters);
             }
+            Request::ReadJobs { seqs, reply } => {
+                let jobs = self.read_jobs(&seqs);
+                if let Err(error) = &jobs {
+                    self.disk.after_failure(error, None);
+                }
+                let _ = reply.send(jobs);
+            }
             Request::Replay {
                 filter,
                 now_ms,
@@ -312,86 +389,6 @@ impl Thread {
             }
             Request::Log(request) => log::serve_log(&self.disk, &mut self.log_seq, request),
         }
-    }
-
-    /// Every dead letter with its key, oldest first; a letter stored without
-    /// an id gets its job's.
-    fn dead_letters(&self) -> Result<Vec<(u64, DeadLetter)>, QueueError> {
-        let disk = &self.disk;
-        let read = disk.db()?.begin_read().map_err(|e| disk.failed(e))?;
-        let table = read.open_table(DEAD).map_err(|e| disk.failed(e))?;
-        let mut letters = Vec::new();
-        for entry in table.iter().map_err(|e| disk.failed(e))? {
-            let (key, value) = entry.map_err(|e| disk.failed(e))?;
-            let mut letter: DeadLetter =
-                serde_json::from_slice(value.value()).map_err(|e| QueueError::Store {
-                    path: disk.path().display().to_string(),
-                    reason: format!("dead letter {} is not readable: {e}", key.value()),
-                })?;
-            if letter.id.is_empty()
-                && let Some(job) = &letter.job
-            {
-                letter.id = job.id.to_string();
-            }
-            letters.push((key.value(), letter));
-        }
-        Ok(letters)
-    }
-
-    /// Deletes the matching dead letters, in one transaction.
-    fn delete_dead(&mut self, filter: &ReplayFilter) -> Result<Vec<DeadLetter>, QueueError> {
-        self.disk.writable()?;
-        let letters = self.dead_letters();
-        if let Err(error) = &letters {
-            self.disk.after_failure(error, None);
-        }
-        let mut writes = Writes::default();
-        let mut deleted = Vec::new();
-        for (key, letter) in letters? {
-            if filter.matches(&letter) {
-                writes.delete_dead.push(key);
-                deleted.push(letter);
-            }
-        }
-        if !deleted.is_empty() {
-            self.commit_checked(&[&writes], wall_clock_ms())?;
-        }
-        Ok(deleted)
-    }
-
-    /// Stores the jobs of the matching dead letters again (attempt 0, ready
-    /// at `now_ms`) and deletes those letters, in one transaction.
-    fn replay(
-        &mut self,
-        filter: &ReplayFilter,
-        now_ms: u64,
-    ) -> Result<(Replayed, Requeued), QueueError> {
-        self.disk.writable()?;
-        let letters = self.dead_letters();
-        if let Err(error) = &letters {
-            self.disk.after_failure(error, None);
-        }
-        let mut outcome = Replayed::default();
-        let mut writes = Writes::default();
-        let mut requeued = Vec::new();
-        for (key, letter) in letters? {
-            if !filter.matches(&letter) {
-                continue;
-            }
-            let Some(job) = filter.replayable(&letter) else {
-                outcome.skipped.push(letter);
-                continue;
-            };
-            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            writes.put_jobs.push((seq, Stored::encode(now_ms, &job)?));
-            writes.delete_dead.push(key);
-            requeued.push((now_ms, seq, job));
-            outcome.replayed.push(letter);
-        }
-        if !requeued.is_empty() {
-            self.commit_checked(&[&writes], wall_clock_ms())?;
-        }
-        Ok((outcome, requeued))
     }
 }
 

@@ -1,26 +1,20 @@
 //! The embedded store's tables and what one transaction does to them: the
-//! jobs (by sequence), the dead letters, the remembered delivery keys (and
-//! the same keys by expiry, to forget them in order), and the probe table
-//! the store writes to find out whether it can write again. Pure redb work,
+//! jobs (by sequence), the dead letters, the remembered delivery keys (by
+//! expiry, see [`remembered`](super::remembered)), and the probe table the
+//! store writes to find out whether it can write again. Pure redb work,
 //! called only from the store thread.
 
-use redb::{ReadableTable, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
+use super::remembered::{DEDUPE_EXPIRY, ExpiryTable};
 use crate::job::Job;
 use crate::queue::{DeliveryKey, QueueError};
 
 pub(super) const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 pub(super) const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
-/// Delivery keys remembered, and until when (ms).
-const DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::new("dedupe");
-/// The same keys by expiry, to forget them in order.
-const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("dedupe_expiry");
 /// One value, rewritten by the probe to see whether the file takes writes.
 pub(super) const PROBE: TableDefinition<u8, &[u8]> = TableDefinition::new("probe");
-
-/// How many expired delivery keys one commit forgets at most.
-const FORGET_PER_COMMIT: usize = 256;
 
 /// A job as stored, with the time before which it is not delivered.
 #[derive(Serialize, Deserialize)]
@@ -71,7 +65,6 @@ pub(super) enum Witness {
 pub(super) fn create(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     txn.open_table(JOBS)?;
     txn.open_table(DEAD)?;
-    txn.open_table(DEDUPE)?;
     txn.open_table(DEDUPE_EXPIRY)?;
     Ok(())
 }
@@ -80,8 +73,8 @@ pub(super) fn create(txn: &redb::WriteTransaction) -> Result<(), redb::TableErro
 pub(super) struct Tables<'txn> {
     jobs: redb::Table<'txn, u64, &'static [u8]>,
     dead: redb::Table<'txn, u64, &'static [u8]>,
-    dedupe: redb::Table<'txn, &'static [u8], u64>,
-    expiry: redb::Table<'txn, (u64, &'static [u8]), ()>,
+    /// The remembered delivery keys, by expiry.
+    pub expiry: ExpiryTable<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -89,7 +82,6 @@ impl<'txn> Tables<'txn> {
         Ok(Tables {
             jobs: txn.open_table(JOBS)?,
             dead: txn.open_table(DEAD)?,
-            dedupe: txn.open_table(DEDUPE)?,
             expiry: txn.open_table(DEDUPE_EXPIRY)?,
         })
     }
@@ -106,49 +98,6 @@ impl<'txn> Tables<'txn> {
         }
         for seq in &writes.delete_dead {
             self.dead.remove(*seq)?;
-        }
-        Ok(())
-    }
-
-    /// Whether a delivery may be stored: false when its key is remembered
-    /// and not expired; else the key is remembered now.
-    pub fn admit(
-        &mut self,
-        delivery: Option<(DeliveryKey, std::time::Duration)>,
-        now_ms: u64,
-    ) -> Result<bool, redb::StorageError> {
-        let Some((key, window)) = delivery else {
-            return Ok(true);
-        };
-        let until = now_ms + window.as_millis() as u64;
-        let key = key.as_bytes().as_slice();
-        if let Some(expires) = self.dedupe.get(key)?
-            && expires.value() > now_ms
-        {
-            return Ok(false);
-        }
-        self.dedupe.insert(key, until)?;
-        self.expiry.insert((until, key), ())?;
-        Ok(true)
-    }
-
-    /// Forgets some of the keys whose window has passed.
-    pub fn forget_expired(&mut self, now_ms: u64) -> Result<(), redb::StorageError> {
-        let expired: Vec<(u64, Vec<u8>)> = self
-            .expiry
-            .range((0, [].as_slice())..(now_ms, [].as_slice()))?
-            .take(FORGET_PER_COMMIT)
-            .map(|entry| entry.map(|(key, _)| (key.value().0, key.value().1.to_vec())))
-            .collect::<Result<_, _>>()?;
-        for (until, key) in expired {
-            self.expiry.remove((until, key.as_slice()))?;
-            if self
-                .dedupe
-                .get(key.as_slice())?
-                .is_some_and(|at| at.value() <= now_ms)
-            {
-                self.dedupe.remove(key.as_slice())?;
-            }
         }
         Ok(())
     }

@@ -154,3 +154,185 @@ async fn a_commit_whose_fsync_failed_but_that_is_in_the_file_counts_as_stored() 
     assert_eq!(queue.next(&target("a"), None).await.unwrap().job, job);
     queue.close().await;
 }
+
+/// Publishes `count` jobs for `id`, a few hundred at a time; returns their ids.
+async fn publish_many(queue: &EmbeddedQueue, id: &str, count: usize) -> Vec<uuid::Uuid> {
+    let jobs: Vec<Job> = (0..count)
+        .map(|_| Job::new(target(id), Action::EVERYTHING, None))
+        .collect();
+    for chunk in jobs.chunks(300) {
+        queue.publish(chunk).await.unwrap();
+    }
+    jobs.iter().map(|job| job.id).collect()
+}
+
+/// Takes every ready job of `id`, then acknowledges them; returns their ids.
+async fn drain(queue: &EmbeddedQueue, id: &str) -> Vec<uuid::Uuid> {
+    let (mut ids, mut ack) = (Vec::new(), Vec::new());
+    while let Some(delivery) = queue.next(&target(id), Some(Instant::now())).await {
+        ids.push(delivery.job.id);
+        ack.push(delivery.tag);
+    }
+    let settlement = Settlement {
+        ack,
+        ..Settlement::default()
+    };
+    queue.settle(settlement).await.unwrap();
+    ids
+}
+
+fn resident(queue: &EmbeddedQueue) -> usize {
+    queue.state().resident
+}
+
+#[tokio::test]
+async fn a_backlog_larger_than_memory_holds_drains_completely_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = EmbeddedQueue::open(dir.path()).await.unwrap();
+    let published = publish_many(
+        &queue,
+        "a",
+        resident::MAX_RESIDENT + 2 * resident::READ_BACK + 7,
+    )
+    .await;
+    assert_eq!(
+        resident(&queue),
+        resident::MAX_RESIDENT,
+        "the rest is on disk only"
+    );
+    assert_eq!(queue.pending("a"), published.len());
+
+    assert_eq!(drain(&queue, "a").await, published);
+    assert_eq!(queue.pending("a"), 0);
+    assert_eq!(resident(&queue), 0);
+    queue.close().await;
+}
+
+#[tokio::test]
+async fn a_large_backlog_survives_a_restart_with_nothing_in_memory_but_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = EmbeddedQueue::open(dir.path()).await.unwrap();
+    let a = publish_many(&queue, "a", resident::MAX_RESIDENT + 100).await;
+    let b = publish_many(&queue, "b", resident::READ_BACK + 1).await;
+    queue.close().await;
+
+    let reopened = EmbeddedQueue::open(dir.path()).await.unwrap();
+    assert_eq!(resident(&reopened), 0);
+    assert_eq!(reopened.pending("a"), a.len());
+    assert_eq!(reopened.pending_total(), a.len() + b.len());
+    let later = publish_many(&reopened, "b", 3).await;
+    assert_eq!(drain(&reopened, "b").await, [b, later].concat());
+    assert_eq!(drain(&reopened, "a").await, a);
+    reopened.close().await;
+}
+
+#[tokio::test]
+async fn a_delivery_released_is_on_disk_only_and_delivered_again_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = EmbeddedQueue::open(dir.path()).await.unwrap();
+    let ids = publish_many(&queue, "a", 2).await;
+    let first = queue.next(&target("a"), None).await.unwrap();
+    queue.release(std::slice::from_ref(&first.tag));
+    assert_eq!(resident(&queue), 1, "the released job is not in memory");
+    assert_eq!(queue.pending("a"), 2);
+
+    let again = queue.next(&target("a"), None).await.unwrap();
+    assert!(matches!(
+        (&again.tag, &first.tag),
+        (DeliveryTag::Embedded(a), DeliveryTag::Embedded(b)) if a == b
+    ));
+    assert_eq!(again.job.id, ids[0]);
+    assert_eq!(again.job, first.job);
+    assert_eq!(drain(&queue, "a").await, vec![ids[1]]);
+    queue.close().await;
+}
+
+#[tokio::test]
+async fn a_job_on_disk_only_is_delivered_from_a_store_that_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let switch = FaultSwitch::default();
+    let queue = EmbeddedQueue::open_faulty(dir.path(), &switch)
+        .await
+        .unwrap();
+    let ids = publish_many(&queue, "a", 1).await;
+    let delivery = queue.next(&target("a"), None).await.unwrap();
+    queue.release(std::slice::from_ref(&delivery.tag));
+
+    switch.set(Fault::Full);
+    let refused = Job::new(target("a"), Action::EVERYTHING, None);
+    assert!(queue.publish(std::slice::from_ref(&refused)).await.is_err());
+    assert!(!queue.is_ready());
+    let again = queue.next(&target("a"), None).await.unwrap();
+    assert_eq!(again.job.id, ids[0], "read back from the reopened file");
+    queue.close().await;
+}
+
+fn key(n: u8) -> DeliveryKey {
+    DeliveryKey::new("github", Some(&n.to_string()), b"{}")
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_delivery_key_whose_commit_failed_is_not_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let switch = FaultSwitch::default();
+    let queue = EmbeddedQueue::open_faulty(dir.path(), &switch)
+        .await
+        .unwrap();
+    let job = Job::new(target("a"), Action::EVERYTHING, None);
+    let jobs = std::slice::from_ref(&job);
+    switch.set(Fault::Full);
+    assert!(queue.publish_once(jobs, key(1), WINDOW).await.is_err());
+    switch.set(Fault::None);
+    eventually("writable again", || queue.is_ready()).await;
+    let stored = queue.publish_once(jobs, key(1), WINDOW).await.unwrap();
+    assert_eq!(stored, Published::Stored);
+    let again = queue.publish_once(jobs, key(1), WINDOW).await.unwrap();
+    assert_eq!(again, Published::Duplicate);
+    queue.close().await;
+}
+
+/// Writes a file as the versions that kept the delivery keys by key too
+/// did: `key` remembered in both tables.
+fn legacy_file(dir: &std::path::Path, key: &DeliveryKey, until_ms: u64) {
+    const DEDUPE: redb::TableDefinition<&[u8], u64> = redb::TableDefinition::new("dedupe");
+    let db = redb::Database::create(dir.join(FILE_NAME)).unwrap();
+    let txn = db.begin_write().unwrap();
+    tables::create(&txn).unwrap();
+    let bytes = key.as_bytes().as_slice();
+    txn.open_table(DEDUPE)
+        .unwrap()
+        .insert(bytes, until_ms)
+        .unwrap();
+    (txn.open_table(remembered::DEDUPE_EXPIRY).unwrap())
+        .insert((until_ms, bytes), ())
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_file_that_kept_delivery_keys_by_key_too_keeps_honouring_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let until = StoreClock::start().now_ms() + 60_000;
+    legacy_file(dir.path(), &key(1), until);
+
+    let queue = EmbeddedQueue::open(dir.path()).await.unwrap();
+    let job = Job::new(target("a"), Action::EVERYTHING, None);
+    let jobs = std::slice::from_ref(&job);
+    assert_eq!(
+        queue.publish_once(jobs, key(1), WINDOW).await.unwrap(),
+        Published::Duplicate
+    );
+    assert_eq!(
+        queue.publish_once(jobs, key(2), WINDOW).await.unwrap(),
+        Published::Stored
+    );
+    queue.close().await;
+
+    let db = redb::Database::create(dir.path().join(FILE_NAME)).unwrap();
+    let read = db.begin_read().unwrap();
+    assert!(!remembered::has_legacy(&read).unwrap(), "dropped at open");
+    let by_expiry = read.open_table(remembered::DEDUPE_EXPIRY).unwrap();
+    assert_eq!(redb::ReadableTableMetadata::len(&by_expiry).unwrap(), 2);
+}

@@ -1,0 +1,262 @@
+//! The delivery keys the embedded store remembers, to store a delivery once.
+//! The store thread keeps them in memory, as the first 128 bits of each key
+//! (SHA-256 output: two keys share them with odds of about n²/2¹²⁹) mapped
+//! to its expiry, and the file keeps them only by expiry (`dedupe_expiry`,
+//! time-ordered: appending a key touches the tree's last leaf, not a random
+//! one). A key is remembered in the same transaction as its delivery's jobs;
+//! when that commit fails, the keys it added are forgotten again. Opening
+//! loads the keys not expired; expired keys are forgotten from both, a few
+//! per commit. Files written before kept the keys by key too (`dedupe`):
+//! the same keys, so loading by expiry honours them; that table is dropped.
+
+use std::collections::HashMap;
+
+use redb::{ReadableTable, TableDefinition, TableHandle};
+
+use super::recovery::Disk;
+use crate::queue::{DeliveryKey, QueueError};
+
+/// Delivery keys remembered, by expiry (ms).
+pub(super) const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8]), ()> =
+    TableDefinition::new("dedupe_expiry");
+
+/// The same keys by key, written by earlier versions (key → expiry).
+pub(super) const LEGACY_DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::new("dedupe");
+
+/// How many expired delivery keys one commit forgets at most.
+const FORGET_PER_COMMIT: usize = 256;
+
+/// The table of the keys by expiry, in a write transaction.
+pub(super) type ExpiryTable<'txn> = redb::Table<'txn, (u64, &'static [u8]), ()>;
+
+/// The first 128 bits of a key.
+type Prefix = (u64, u64);
+
+fn prefix(key: &[u8]) -> Option<Prefix> {
+    let high = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
+    let low = u64::from_be_bytes(key.get(8..16)?.try_into().ok()?);
+    Some((high, low))
+}
+
+/// How many maps the keys are spread over, by their first bits: a map
+/// that grows allocates twice its room and copies, so that one map of
+/// every key would at that moment hold three times what its keys need
+/// (10 MB for 120,000 keys); a shard grows alone.
+const SHARDS: usize = 16;
+
+/// The keys remembered, and until when (ms).
+pub(super) struct Remembered {
+    shards: Vec<HashMap<Prefix, u64>>,
+}
+
+impl Default for Remembered {
+    fn default() -> Remembered {
+        Remembered {
+            shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
+        }
+    }
+}
+
+/// What one transaction changed: the keys it remembered, with what each
+/// was before, to put back if its commit fails.
+#[derive(Default)]
+pub(super) struct Undo(Vec<(Prefix, Option<u64>)>);
+
+impl Remembered {
+    /// The keys of the file not expired at `now_ms`.
+    pub fn load(
+        disk: &Disk,
+        read: &redb::ReadTransaction,
+        now_ms: u64,
+    ) -> Result<Remembered, QueueError> {
+        let mut remembered = Remembered::default();
+        let table = match read.open_table(DEDUPE_EXPIRY) {
+            Ok(table) => table,
+            // A file older than the keys: its first commit makes the table.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(remembered),
+            Err(error) => return Err(disk.failed(error)),
+        };
+        let from = (now_ms, [].as_slice());
+        for entry in table.range(from..).map_err(|e| disk.failed(e))? {
+            let (key, _) = entry.map_err(|e| disk.failed(e))?;
+            let (until, key) = key.value();
+            if let Some(prefix) = prefix(key) {
+                let kept = remembered.shard(prefix).entry(prefix).or_default();
+                *kept = (*kept).max(until);
+            }
+        }
+        Ok(remembered)
+    }
+
+    fn shard(&mut self, prefix: Prefix) -> &mut HashMap<Prefix, u64> {
+        &mut self.shards[(prefix.0 >> 60) as usize % SHARDS]
+    }
+
+    /// How many keys are remembered.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+
+    /// Whether a delivery may be stored: false when its key is remembered
+    /// and not expired; else the key is remembered now (`undo` says so).
+    pub fn admit(
+        &mut self,
+        expiry: &mut ExpiryTable<'_>,
+        delivery: Option<(DeliveryKey, std::time::Duration)>,
+        now_ms: u64,
+        undo: &mut Undo,
+    ) -> Result<bool, redb::StorageError> {
+        let Some((key, window)) = delivery else {
+            return Ok(true);
+        };
+        let bytes = key.as_bytes().as_slice();
+        let Some(prefix) = prefix(bytes) else {
+            return Ok(true);
+        };
+        let shard = self.shard(prefix);
+        if shard.get(&prefix).is_some_and(|until| *until > now_ms) {
+            return Ok(false);
+        }
+        let until = now_ms + window.as_millis() as u64;
+        expiry.insert((until, bytes), ())?;
+        undo.0.push((prefix, shard.insert(prefix, until)));
+        Ok(true)
+    }
+
+    /// Forgets the changes of a transaction whose commit failed.
+    pub fn undo(&mut self, undo: Undo) {
+        for (prefix, before) in undo.0.into_iter().rev() {
+            let shard = self.shard(prefix);
+            match before {
+                Some(until) => shard.insert(prefix, until),
+                None => shard.remove(&prefix),
+            };
+        }
+    }
+
+    /// Forgets some of the keys whose window has passed, from the file and
+    /// from memory (an expired key counts as forgotten already, so a
+    /// failed commit need not put them back).
+    pub fn forget_expired(
+        &mut self,
+        expiry: &mut ExpiryTable<'_>,
+        now_ms: u64,
+    ) -> Result<(), redb::StorageError> {
+        let expired: Vec<(u64, Vec<u8>)> = expiry
+            .range((0, [].as_slice())..(now_ms, [].as_slice()))?
+            .take(FORGET_PER_COMMIT)
+            .map(|entry| entry.map(|(key, _)| (key.value().0, key.value().1.to_vec())))
+            .collect::<Result<_, _>>()?;
+        for (until, key) in expired {
+            expiry.remove((until, key.as_slice()))?;
+            let Some(prefix) = prefix(&key) else {
+                continue;
+            };
+            let shard = self.shard(prefix);
+            if shard.get(&prefix).is_some_and(|at| *at <= now_ms) {
+                shard.remove(&prefix);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the file has the table of keys by key earlier versions wrote.
+pub(super) fn has_legacy(read: &redb::ReadTransaction) -> Result<bool, redb::StorageError> {
+    Ok(read
+        .list_tables()?
+        .any(|table| table.name() == LEGACY_DEDUPE.name()))
+}
+
+/// Drops the table of keys by key, when the file has one (its keys are in
+/// the table by expiry).
+pub(super) fn drop_legacy(disk: &Disk) -> Result<(), QueueError> {
+    let db = disk.db()?;
+    let read = db.begin_read().map_err(|e| disk.failed(e))?;
+    if !has_legacy(&read).map_err(|e| disk.failed(e))? {
+        return Ok(());
+    }
+    let txn = db.begin_write().map_err(|e| disk.failed(e))?;
+    (txn.delete_table(LEGACY_DEDUPE)).map_err(|e| disk.failed(e))?;
+    txn.commit().map_err(|e| disk.failed(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use redb::ReadableTableMetadata;
+
+    use super::*;
+
+    fn key(n: u8) -> Option<(DeliveryKey, Duration)> {
+        let key = DeliveryKey::new("github", Some(&n.to_string()), b"{}");
+        Some((key, Duration::from_millis(10)))
+    }
+
+    #[test]
+    fn keys_are_remembered_for_their_window_then_forgotten_from_both() {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        let mut table = txn.open_table(DEDUPE_EXPIRY).unwrap();
+        let mut remembered = Remembered::default();
+        let mut undo = Undo::default();
+        let mut admit = |r: &mut Remembered, t: &mut ExpiryTable<'_>, n, now| {
+            r.admit(t, key(n), now, &mut undo).unwrap()
+        };
+        assert!(admit(&mut remembered, &mut table, 1, 1000));
+        assert!(!admit(&mut remembered, &mut table, 1, 1009));
+        assert!(admit(&mut remembered, &mut table, 2, 1005));
+        assert!(admit(&mut remembered, &mut table, 1, 1010), "expired");
+        assert_eq!(remembered.len(), 2);
+
+        remembered.forget_expired(&mut table, 1016).unwrap();
+        assert_eq!(table.len().unwrap(), 1, "key 2, and key 1's first window");
+        assert_eq!(remembered.len(), 1, "key 1 is remembered again");
+        remembered.forget_expired(&mut table, 1021).unwrap();
+        assert_eq!((table.len().unwrap(), remembered.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_transaction_s_keys_are_put_back_as_they_were() {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        let mut table = txn.open_table(DEDUPE_EXPIRY).unwrap();
+        let mut remembered = Remembered::default();
+        assert!(
+            remembered
+                .admit(&mut table, key(1), 1000, &mut Undo::default())
+                .unwrap()
+        );
+        let mut undo = Undo::default();
+        assert!(
+            remembered
+                .admit(&mut table, key(1), 1010, &mut undo)
+                .unwrap()
+        );
+        assert!(
+            remembered
+                .admit(&mut table, key(2), 1010, &mut undo)
+                .unwrap()
+        );
+        remembered.undo(undo);
+        assert_eq!(remembered.len(), 1);
+        let mut undo = Undo::default();
+        assert!(
+            remembered
+                .admit(&mut table, key(2), 1011, &mut undo)
+                .unwrap()
+        );
+        assert!(
+            remembered
+                .admit(&mut table, key(1), 1011, &mut undo)
+                .unwrap(),
+            "expired at 1010"
+        );
+    }
+}
