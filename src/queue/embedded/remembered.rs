@@ -26,6 +26,12 @@ pub(super) const LEGACY_DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::n
 /// How many expired delivery keys one commit forgets at most.
 const FORGET_PER_COMMIT: usize = 256;
 
+/// The most keys remembered (~33 MB): beyond, the oldest are forgotten
+/// before their window is out — a sender's retry that old would be queued
+/// again (a purge repeated, never one lost). A million keys is a 24-hour
+/// window at 11 deliveries a second, sustained.
+pub(super) const MAX_KEYS: usize = 1_000_000;
+
 /// The table of the keys by expiry, in a write transaction.
 pub(super) type ExpiryTable<'txn> = redb::Table<'txn, (u64, &'static [u8]), ()>;
 
@@ -93,7 +99,6 @@ impl Remembered {
     }
 
     /// How many keys are remembered.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards.iter().map(HashMap::len).sum()
     }
@@ -135,26 +140,45 @@ impl Remembered {
         }
     }
 
-    /// Forgets some of the keys whose window has passed, from the file and
-    /// from memory (an expired key counts as forgotten already, so a
-    /// failed commit need not put them back).
+    /// Forgets some of the keys whose window has passed, and the oldest
+    /// beyond [`MAX_KEYS`], from the file and from memory (a forgotten key
+    /// counts as forgotten already, so a failed commit need not put them
+    /// back).
     pub fn forget_expired(
         &mut self,
         expiry: &mut ExpiryTable<'_>,
         now_ms: u64,
     ) -> Result<(), redb::StorageError> {
-        let expired: Vec<(u64, Vec<u8>)> = expiry
-            .range((0, [].as_slice())..(now_ms, [].as_slice()))?
-            .take(FORGET_PER_COMMIT)
-            .map(|entry| entry.map(|(key, _)| (key.value().0, key.value().1.to_vec())))
+        self.forget_oldest(expiry, now_ms, MAX_KEYS)
+    }
+
+    fn forget_oldest(
+        &mut self,
+        expiry: &mut ExpiryTable<'_>,
+        now_ms: u64,
+        max_keys: usize,
+    ) -> Result<(), redb::StorageError> {
+        let over = self.len().saturating_sub(max_keys);
+        let forgotten: Vec<(u64, Vec<u8>)> = expiry
+            .range((0, [].as_slice())..)?
+            .enumerate()
+            .take_while(|(index, entry)| {
+                *index < over || entry.as_ref().is_ok_and(|(key, _)| key.value().0 < now_ms)
+            })
+            .take(FORGET_PER_COMMIT.max(over))
+            .map(|(_, entry)| entry.map(|(key, _)| (key.value().0, key.value().1.to_vec())))
             .collect::<Result<_, _>>()?;
-        for (until, key) in expired {
+        for (until, key) in forgotten {
             expiry.remove((until, key.as_slice()))?;
             let Some(prefix) = prefix(&key) else {
                 continue;
             };
             let shard = self.shard(prefix);
-            if shard.get(&prefix).is_some_and(|at| *at <= now_ms) {
+            // Unless remembered again since, for a later window.
+            if shard
+                .get(&prefix)
+                .is_some_and(|at| *at <= until.max(now_ms))
+            {
                 shard.remove(&prefix);
             }
         }
@@ -218,6 +242,35 @@ mod tests {
         assert_eq!(remembered.len(), 1, "key 1 is remembered again");
         remembered.forget_expired(&mut table, 1021).unwrap();
         assert_eq!((table.len().unwrap(), remembered.len()), (0, 0));
+    }
+
+    #[test]
+    fn beyond_the_bound_the_oldest_keys_are_forgotten_first() {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        let mut table = txn.open_table(DEDUPE_EXPIRY).unwrap();
+        let mut remembered = Remembered::default();
+        let mut undo = Undo::default();
+        for (n, now) in (1..=5).zip(1000..) {
+            assert!(
+                remembered
+                    .admit(&mut table, key(n), now, &mut undo)
+                    .unwrap()
+            );
+        }
+        remembered.forget_oldest(&mut table, 1005, 3).unwrap();
+        assert_eq!((table.len().unwrap(), remembered.len()), (3, 3));
+        let mut admit = |n| {
+            remembered
+                .admit(&mut table, key(n), 1005, &mut undo)
+                .unwrap()
+        };
+        assert!(admit(1), "the oldest was forgotten");
+        assert!(admit(2), "and the next oldest");
+        assert!(!admit(3), "the newer ones are remembered");
+        assert!(!admit(5));
     }
 
     #[test]
