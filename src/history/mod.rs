@@ -189,8 +189,9 @@ impl History {
     /// full the record is dropped and counted.
     pub fn record(&self, record: Record) {
         let Some(inner) = &self.inner else { return };
+        let items = record.jobs.len() + record.urls.len() + record.made.len();
         match inner.sender.try_send(record) {
-            Ok(()) => inner.wakeup.sent(&inner.sender),
+            Ok(()) => inner.wakeup.sent(&inner.sender, items),
             Err(_) => telemetry::history_dropped("full", 1),
         }
     }

@@ -6,6 +6,7 @@
 //! woken for every record: under load a webhook costs no wake-up of it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -22,12 +23,20 @@ pub(super) const MAX_BATCH: usize = 4096;
 /// transactions a second, however many events arrive.
 const GATHER: Duration = Duration::from_millis(250);
 
+/// How many job ids and URLs the channel may hold before the writer is
+/// woken (about 1 MB): a drain's calls cover a thousand jobs each, and
+/// a quarter of a second of them would otherwise sit in memory.
+const MAX_ITEMS: usize = 16_384;
+
 /// How the senders wake the writer before its [`GATHER`] is out: when the
-/// channel holds a full batch, or when the last handle is gone.
+/// channel holds a full batch (in records, or in the ids and URLs they
+/// carry), or when the last handle is gone.
 pub(super) struct Wakeup {
     notify: Notify,
     /// Records in the channel at which a batch is full.
     full_at: usize,
+    /// Ids and URLs sent since the writer last took what was sent.
+    items: AtomicUsize,
 }
 
 impl Wakeup {
@@ -36,12 +45,15 @@ impl Wakeup {
         Arc::new(Wakeup {
             notify: Notify::new(),
             full_at: MAX_BATCH.min(capacity.div_ceil(2)).max(1),
+            items: AtomicUsize::new(0),
         })
     }
 
-    /// Called after a record was sent on `sender`.
-    pub fn sent(&self, sender: &mpsc::Sender<Record>) {
-        if sender.max_capacity() - sender.capacity() >= self.full_at {
+    /// Called after a record carrying `items` ids and URLs was sent on
+    /// `sender`.
+    pub fn sent(&self, sender: &mpsc::Sender<Record>, items: usize) {
+        let items = self.items.fetch_add(items, Ordering::Relaxed) + items;
+        if sender.max_capacity() - sender.capacity() >= self.full_at || items >= MAX_ITEMS {
             self.notify.notify_one();
         }
     }
@@ -92,6 +104,7 @@ impl Writer {
                 () = self.wakeup.notify.notified() => {}
             }
         }
+        self.wakeup.items.store(0, Ordering::Relaxed);
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
                 Ok(record) => batch.push(record),
