@@ -336,3 +336,36 @@ async fn a_file_that_kept_delivery_keys_by_key_too_keeps_honouring_them() {
     let by_expiry = read.open_table(remembered::DEDUPE_EXPIRY).unwrap();
     assert_eq!(redb::ReadableTableMetadata::len(&by_expiry).unwrap(), 2);
 }
+
+#[tokio::test]
+async fn gather_waits_for_a_whole_batch_or_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = EmbeddedQueue::open(dir.path()).await.unwrap();
+    let jobs = |n| (0..n).map(|_| Job::new(target("a"), Action::EVERYTHING, None));
+    queue.publish(&jobs(2).collect::<Vec<_>>()).await.unwrap();
+
+    let far = Instant::now() + Duration::from_secs(60);
+    let gathering = tokio::spawn({
+        let queue = queue.clone();
+        async move { queue.gather(&target("a"), 3, far).await }
+    });
+    // Two of three ready: it still waits (checked once the task ran).
+    tokio::task::yield_now().await;
+    assert!(!gathering.is_finished());
+    queue.publish(&jobs(1).collect::<Vec<_>>()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), gathering)
+        .await
+        .expect("woken by the third job, long before its deadline")
+        .unwrap();
+
+    let soon = Instant::now() + Duration::from_millis(50);
+    queue.gather(&target("a"), 10, soon).await;
+    assert!(
+        Instant::now() >= soon,
+        "three of ten: it waited its deadline"
+    );
+    for _ in 0..3 {
+        assert!(queue.next(&target("a"), Some(soon)).await.is_some());
+    }
+    queue.close().await;
+}
