@@ -17,7 +17,7 @@ use crate::job::now;
 use crate::telemetry;
 
 /// The most records one write takes.
-pub(super) const MAX_BATCH: usize = 4096;
+pub(super) const MAX_BATCH: usize = 1024;
 
 /// How long the writer gathers records before it writes them: a few
 /// transactions a second, however many events arrive.

@@ -8,7 +8,7 @@
 //! test suite runs against both.
 
 pub mod amqp;
-mod dedupe;
+pub(crate) mod dedupe;
 mod embedded;
 mod error;
 mod letters;

@@ -1,7 +1,6 @@
 //! The delivery keys the embedded store remembers, to store a delivery once.
-//! The store thread keeps them in memory, as the first 128 bits of each key
-//! (SHA-256 output: two keys share them with odds of about n²/2¹²⁹) mapped
-//! to its expiry, and the file keeps them only by expiry (`dedupe_expiry`,
+//! The store thread keeps them in memory, as the first 64 bits of each key
+//! ([`DeliveryKey::short`]; 17 bytes a key in all) mapped to its expiry, and the file keeps them only by expiry (`dedupe_expiry`,
 //! time-ordered: appending a key touches the tree's last leaf, not a random
 //! one). A key is remembered in the same transaction as its delivery's jobs;
 //! when that commit fails, the keys it added are forgotten again. Opening
@@ -9,11 +8,10 @@
 //! per commit. Files written before kept the keys by key too (`dedupe`):
 //! the same keys, so loading by expiry honours them; that table is dropped.
 
-use std::collections::HashMap;
-
 use redb::{ReadableTable, TableDefinition, TableHandle};
 
 use super::recovery::Disk;
+use crate::queue::dedupe::{ShortKeyMap, short_key};
 use crate::queue::{DeliveryKey, QueueError};
 
 /// Delivery keys remembered, by expiry (ms).
@@ -35,13 +33,11 @@ pub(super) const MAX_KEYS: usize = 1_000_000;
 /// The table of the keys by expiry, in a write transaction.
 pub(super) type ExpiryTable<'txn> = redb::Table<'txn, (u64, &'static [u8]), ()>;
 
-/// The first 128 bits of a key.
-type Prefix = (u64, u64);
+/// The first 64 bits of a key ([`DeliveryKey::short`]).
+type Prefix = u64;
 
 fn prefix(key: &[u8]) -> Option<Prefix> {
-    let high = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
-    let low = u64::from_be_bytes(key.get(8..16)?.try_into().ok()?);
-    Some((high, low))
+    short_key(key)
 }
 
 /// How many maps the keys are spread over, by their first bits: a map
@@ -52,13 +48,13 @@ const SHARDS: usize = 16;
 
 /// The keys remembered, and until when (ms).
 pub(super) struct Remembered {
-    shards: Vec<HashMap<Prefix, u64>>,
+    shards: Vec<ShortKeyMap<u64>>,
 }
 
 impl Default for Remembered {
     fn default() -> Remembered {
         Remembered {
-            shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
+            shards: (0..SHARDS).map(|_| ShortKeyMap::default()).collect(),
         }
     }
 }
@@ -94,13 +90,13 @@ impl Remembered {
         Ok(remembered)
     }
 
-    fn shard(&mut self, prefix: Prefix) -> &mut HashMap<Prefix, u64> {
-        &mut self.shards[(prefix.0 >> 60) as usize % SHARDS]
+    fn shard(&mut self, prefix: Prefix) -> &mut ShortKeyMap<u64> {
+        &mut self.shards[(prefix >> 60) as usize % SHARDS]
     }
 
     /// How many keys are remembered.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(HashMap::len).sum()
+        self.shards.iter().map(|shard| shard.len()).sum()
     }
 
     /// Whether a delivery may be stored: false when its key is remembered
