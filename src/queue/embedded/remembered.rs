@@ -24,9 +24,10 @@ pub(super) const LEGACY_DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::n
 /// How many expired delivery keys one commit forgets at most.
 const FORGET_PER_COMMIT: usize = 256;
 
-/// The most keys remembered (~17 MB, twice that while a map doubles): beyond, the oldest are forgotten
-/// before their window is out — a sender's retry that old would be queued
-/// again (a purge repeated, never one lost). A million keys is a 24-hour
+/// The most keys remembered (~17 MB; twice that while a map doubles):
+/// beyond, the oldest are forgotten before their window is out — a
+/// sender's retry that old would be queued again (a purge repeated, never
+/// one lost). A million keys is a 24-hour
 /// window at 11 deliveries a second, sustained.
 pub(super) const MAX_KEYS: usize = 1_000_000;
 
