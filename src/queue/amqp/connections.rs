@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use lapin::Connection;
 
-use super::broker::{BrokerError, open};
+use super::connect::{BrokerError, open};
 
 /// How long closing one connection may take at shutdown.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);

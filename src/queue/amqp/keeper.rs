@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::AmqpQueue;
-use super::broker::BrokerError;
+use super::connect::BrokerError;
 use crate::queue::QueueError;
 
 /// How often the keeper looks at the connection.

@@ -8,6 +8,7 @@
 
 mod acks;
 mod broker;
+mod connect;
 mod connections;
 mod consume;
 mod keeper;
@@ -31,7 +32,7 @@ use crate::config::QueueSettings;
 use crate::job::{Job, TargetId};
 pub use acks::AmqpTag;
 use broker::Broker;
-pub use broker::{BrokerError, display_host};
+pub use connect::{BrokerError, display_host};
 use consume::ConsumerSlot;
 use spool::Spool;
 use topology::{Names, RETRY_TIERS};

@@ -8,18 +8,13 @@
 //! per commit. Files written before kept the keys by key too (`dedupe`):
 //! the same keys, so loading by expiry honours them; that table is dropped.
 
-use redb::{ReadableTable, TableDefinition, TableHandle};
+use redb::{ReadableTable, TableHandle};
 
 use super::recovery::Disk;
+pub(super) use super::tables::DEDUPE_EXPIRY;
+use super::tables::{ExpiryTable, LEGACY_DEDUPE};
 use crate::queue::dedupe::{ShortKeyMap, short_key};
 use crate::queue::{DeliveryKey, QueueError};
-
-/// Delivery keys remembered, by expiry (ms).
-pub(super) const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8]), ()> =
-    TableDefinition::new("dedupe_expiry");
-
-/// The same keys by key, written by earlier versions (key → expiry).
-pub(super) const LEGACY_DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::new("dedupe");
 
 /// How many expired delivery keys one commit forgets at most.
 const FORGET_PER_COMMIT: usize = 256;
@@ -30,9 +25,6 @@ const FORGET_PER_COMMIT: usize = 256;
 /// one lost). A million keys is a 24-hour
 /// window at 11 deliveries a second, sustained.
 pub(super) const MAX_KEYS: usize = 1_000_000;
-
-/// The table of the keys by expiry, in a write transaction.
-pub(super) type ExpiryTable<'txn> = redb::Table<'txn, (u64, &'static [u8]), ()>;
 
 /// The first 64 bits of a key ([`DeliveryKey::short`]).
 type Prefix = u64;

@@ -7,7 +7,6 @@
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
-use super::remembered::{DEDUPE_EXPIRY, ExpiryTable};
 use crate::job::Job;
 use crate::queue::{DeliveryKey, QueueError};
 
@@ -15,6 +14,14 @@ pub(super) const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs"
 pub(super) const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
 /// One value, rewritten by the probe to see whether the file takes writes.
 pub(super) const PROBE: TableDefinition<u8, &[u8]> = TableDefinition::new("probe");
+/// Delivery keys remembered, by expiry (ms).
+pub(super) const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8]), ()> =
+    TableDefinition::new("dedupe_expiry");
+/// The same keys by key, written by earlier versions (key → expiry).
+pub(super) const LEGACY_DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::new("dedupe");
+
+/// The table of the keys by expiry, in a write transaction.
+pub(super) type ExpiryTable<'txn> = redb::Table<'txn, (u64, &'static [u8]), ()>;
 
 /// A job as stored, with the time before which it is not delivered.
 #[derive(Serialize, Deserialize)]
