@@ -95,6 +95,11 @@ fn take(tags: Vec<AmqpTag>) -> Vec<(Vec<AmqpTag>, Option<u64>)> {
         .collect()
 }
 
+/// How long an acknowledgement may take to be sent: a connection that died
+/// without saying so must not hold the worker (the broker gives the
+/// deliveries back when it notices).
+const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Acknowledges `tags`: per channel, one `multiple` acknowledgement up to
 /// the lowest delivery that stays unsettled, then one per tag above it. A
 /// failure is logged (the deliveries come back when their channel closes:
@@ -111,8 +116,17 @@ pub(super) async fn ack(tags: Vec<AmqpTag>) {
         }
         frames.extend(group[covered..].iter().map(|t| (t, false)));
         for (tag, multiple) in frames {
-            if let Err(error) = tag.acker.ack(BasicAckOptions { multiple }).await {
-                tracing::warn!(%error, "cannot acknowledge a settled delivery; it may run again");
+            let acked = tag.acker.ack(BasicAckOptions { multiple });
+            match tokio::time::timeout(ANSWER_WAIT, acked).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "cannot acknowledge a settled delivery; it may run again");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "an acknowledgement was not sent in time (a dead connection?); the delivery may run again"
+                    );
+                }
             }
         }
     }
@@ -127,8 +141,16 @@ pub(super) async fn release(tags: Vec<AmqpTag>) {
                 requeue: true,
                 ..BasicNackOptions::default()
             };
-            if let Err(error) = tag.acker.nack(requeue).await {
-                tracing::warn!(%error, "cannot give a delivery back; the broker will when its channel closes");
+            match tokio::time::timeout(ANSWER_WAIT, tag.acker.nack(requeue)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "cannot give a delivery back; the broker will when its channel closes");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "a delivery was not given back in time (a dead connection?); the broker will when its channel closes"
+                    );
+                }
             }
         }
     }

@@ -26,6 +26,10 @@ const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
 /// How often an idle consumer checks that its channel is still connected.
 const HEALTH_CHECK: Duration = Duration::from_secs(1);
 
+/// How long opening a consumer (channel, declaration, prefetch, consume)
+/// may take before it is tried again.
+const OPEN_WAIT: Duration = Duration::from_secs(10);
+
 pub(super) struct TargetConsumer {
     pub channel: Channel,
     stream: lapin::Consumer,
@@ -104,7 +108,14 @@ impl AmqpQueue {
     ) -> bool {
         let mut pause = Duration::from_millis(100);
         while slot.is_none() {
-            match self.open_consumer(queue, declare_target).await {
+            // A connection that died without saying so may never answer.
+            let opening = self.open_consumer(queue, declare_target);
+            let opened = tokio::time::timeout(OPEN_WAIT, opening)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(self.unreachable(format!("no answer within {}s", OPEN_WAIT.as_secs())))
+                });
+            match opened {
                 Ok(consumer) => *slot = Some(consumer),
                 Err(error) => {
                     tracing::warn!(%queue, %error, ?pause, "cannot consume; retrying");
