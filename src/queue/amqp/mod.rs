@@ -231,6 +231,9 @@ impl AmqpQueue {
                 }
             };
             if confirmation.is_nack() {
+                // A channel the broker nacks on may go on nacking (its view
+                // of a queue whose leader moved): the pool makes another.
+                broker::retire(&channel);
                 return Err(QueueError::Refused { host: self.host() });
             }
             if confirmation.take_message().is_some() {
