@@ -152,10 +152,11 @@ impl Node {
             let text = &self.text[self.range.clone()];
             let base = self.range.start;
             let mut deserializer = serde_json::Deserializer::from_str(text);
+            let level = LevelVisitor { base, text };
             let members = if self.is_array {
-                deserializer.deserialize_seq(ItemsVisitor { base, text })
+                deserializer.deserialize_seq(level)
             } else {
-                deserializer.deserialize_map(MembersVisitor { base, text })
+                deserializer.deserialize_map(level)
             };
             members.unwrap_or_else(|_| {
                 if self.is_array {
@@ -205,17 +206,18 @@ fn range_of(raw: &RawValue, text: &str, base: usize) -> Range<usize> {
     start..start + raw.get().len()
 }
 
-/// Reads one level of an object: its keys and the ranges of their values.
-struct MembersVisitor<'a> {
+/// Reads one level of a container: an object's keys and the ranges of
+/// their values, or an array's item ranges.
+struct LevelVisitor<'a> {
     base: usize,
     text: &'a str,
 }
 
-impl<'de> Visitor<'de> for MembersVisitor<'de> {
+impl<'de> Visitor<'de> for LevelVisitor<'de> {
     type Value = Index;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a JSON object")
+        formatter.write_str("a JSON object or array")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Index, A::Error> {
@@ -224,20 +226,6 @@ impl<'de> Visitor<'de> for MembersVisitor<'de> {
             members.push((key.0.into(), range_of(raw, self.text, self.base)));
         }
         Ok(object_index(members))
-    }
-}
-
-/// Reads one level of an array: the ranges of its items.
-struct ItemsVisitor<'a> {
-    base: usize,
-    text: &'a str,
-}
-
-impl<'de> Visitor<'de> for ItemsVisitor<'de> {
-    type Value = Index;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a JSON array")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Index, A::Error> {

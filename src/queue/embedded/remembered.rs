@@ -203,6 +203,12 @@ mod tests {
 
     use super::*;
 
+    fn in_memory() -> redb::Database {
+        redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap()
+    }
+
     fn key(n: u8) -> Option<(DeliveryKey, Duration)> {
         let key = DeliveryKey::new("github", Some(&n.to_string()), b"{}");
         Some((key, Duration::from_millis(10)))
@@ -210,9 +216,7 @@ mod tests {
 
     #[test]
     fn keys_are_remembered_for_their_window_then_forgotten_from_both() {
-        let db = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .unwrap();
+        let db = in_memory();
         let txn = db.begin_write().unwrap();
         let mut table = txn.open_table(DEDUPE_EXPIRY).unwrap();
         let mut remembered = Remembered::default();
@@ -235,9 +239,7 @@ mod tests {
 
     #[test]
     fn beyond_the_bound_the_oldest_keys_are_forgotten_first() {
-        let db = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .unwrap();
+        let db = in_memory();
         let txn = db.begin_write().unwrap();
         let mut table = txn.open_table(DEDUPE_EXPIRY).unwrap();
         let mut remembered = Remembered::default();
@@ -264,9 +266,7 @@ mod tests {
 
     #[test]
     fn a_failed_transaction_s_keys_are_put_back_as_they_were() {
-        let db = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .unwrap();
+        let db = in_memory();
         let txn = db.begin_write().unwrap();
         let mut table = txn.open_table(DEDUPE_EXPIRY).unwrap();
         let mut remembered = Remembered::default();
