@@ -23,19 +23,25 @@ pub(super) const LEGACY_DEDUPE: TableDefinition<&[u8], u64> = TableDefinition::n
 /// The table of the keys by expiry, in a write transaction.
 pub(super) type ExpiryTable<'txn> = redb::Table<'txn, (u64, &'static [u8]), ()>;
 
-/// A job as stored, with the time before which it is not delivered.
-#[derive(Serialize, Deserialize)]
+/// A stored job, as read back (the time before which it is not delivered
+/// is read with the index when the file opens); written by
+/// [`Stored::encode`].
+#[derive(Deserialize)]
 pub(super) struct Stored {
-    pub not_before_ms: u64,
     pub job: Job,
+}
+
+/// A stored job as written, with the time before which it is not
+/// delivered: the job borrowed, not copied.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    not_before_ms: u64,
+    job: &'a Job,
 }
 
 impl Stored {
     pub fn encode(not_before_ms: u64, job: &Job) -> Result<Vec<u8>, QueueError> {
-        let stored = Stored {
-            not_before_ms,
-            job: job.clone(),
-        };
+        let stored = StoredRef { not_before_ms, job };
         serde_json::to_vec(&stored).map_err(|e| QueueError::Encode(e.to_string()))
     }
 }
