@@ -17,7 +17,8 @@
 #      `rate = "1/h"`, then drained by `serve` restarted without it;
 #   5. `purgehook receiver` on RabbitMQ (quorum queues, confirms; no worker
 #      running, so its jobs make the backlog): requests/s, p99, peak RSS,
-#      CPU per accepted webhook of the receiver and of the broker;
+#      CPU per accepted webhook of the receiver and of the broker, and how
+#      many messages its group commit made of the jobs;
 #   6. `purgehook worker` draining that backlog: jobs/s, peak RSS.
 # Every webhook is GitHub's real 8.8 KB push, signed, with its own
 # X-GitHub-Delivery. wrk and webhook are installed from Debian if absent.
@@ -277,6 +278,7 @@ per_accepted() { awk -v t="$1" -v n="$RC_ACCEPTED" -v c="$CLK" 'BEGIN {printf "%
 RC_CPU_US=$(per_accepted $((rc_cpu1 - rc_cpu0)))
 BEAM_CPU_US=$(per_accepted $((beam_cpu1 - beam_cpu0)))
 RC_HWM=$(hwm_mb "$RC_PID")
+RC_MESSAGES=$(rabbitmqctl -q list_queues -p "$VHOST" name messages | awk '$1 == "load.jobs.site" {print $2}')
 stop "$RC_PID"
 
 # 6. worker draining the backlog.
@@ -306,5 +308,6 @@ wrk -t$THREADS -c$CONNS, ${DURATION}s (receiver ${RECEIVER_DURATION}s), $(stat -
 | \`serve\` draining ${ED_JOBS} embedded jobs | ${ED_RATE} jobs/s | ≥ 20,000/s | $(ratio "$ED_RATE" 20000)× goal |
 | CPU per accepted webhook (\`serve\`, ${SV_ACCEPTED} accepted) | ${SV_CPU_US} µs | ≤ 60 µs | $(ratio 60 "$SV_CPU_US")× goal |
 | CPU per accepted webhook on RabbitMQ: \`receiver\` / the broker (beam.smp) | ${RC_CPU_US} / ${BEAM_CPU_US} µs | | the broker's share bounds the receiver's rate on shared cores |
+| the receiver's group commit: messages for its ${RC_ACCEPTED} jobs | ${RC_MESSAGES:-?} | | $(ratio "$RC_ACCEPTED" "${RC_MESSAGES:-0}") jobs a message |
 | peak RSS: serve / drain / receiver / worker | ${SV_HWM} / ${ED_HWM} / ${RC_HWM} / ${WK_HWM} MB | ≤ 64 MB each | |
 EOF

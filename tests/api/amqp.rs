@@ -115,6 +115,30 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
         .expect("broker reachable")
     }
 
+    /// The jobs exchange of this deployment.
+    pub fn jobs_exchange(&self) -> String {
+        format!("{}.jobs", self.prefix)
+    }
+
+    /// How many messages wait, ready, in `target`'s queue.
+    pub async fn messages_waiting(&self, target: &str) -> u32 {
+        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let queue = format!("{}.jobs.{target}", self.prefix);
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let declared = channel
+            .queue_declare(queue.as_str().into(), passive, Default::default())
+            .await
+            .unwrap();
+        let _ = connection.close(200, "counted".into()).await;
+        declared.message_count()
+    }
+
     pub async fn clean_up(&self) {
         self.clean_up_with(&["blog"]).await;
     }
@@ -249,17 +273,20 @@ async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    let exchange = format!("{}.jobs", deployment.prefix);
+    let exchange = deployment.jobs_exchange();
     let job = |target: &str, v: u8| {
         json!({"v": v, "id": uuid::Uuid::now_v7(), "target": target,
                "action": {"kind": "post_ids", "post_ids": [5]}, "created_at": "2026-11-24T00:00:00Z"})
         .to_string()
     };
+    let array = |jobs: &[String]| format!("[{}]", jobs.join(","));
     let messages = [
         ("blog", "this is not JSON".to_string()),
         ("blog", job("blog", 2)),
         ("blog", job("shop", 1)),
         ("nowhere", job("nowhere", 1)),
+        ("blog", array(&[job("blog", 1), job("shop", 1)])),
+        ("blog", "[]".to_string()),
         ("blog", job("blog", 1)),
     ];
     for (routing_key, body) in &messages {
@@ -283,9 +310,9 @@ async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
     })
     .await;
     let queue = deployment.queue().await;
-    let dead = eventually(WAIT, "four dead letters", || async {
+    let dead = eventually(WAIT, "six dead letters", || async {
         let dead = queue.dead_letters().await.unwrap();
-        (dead.len() == 4).then_some(dead)
+        (dead.len() == 6).then_some(dead)
     })
     .await;
     let reasons: Vec<(String, String)> = dead
@@ -300,6 +327,14 @@ async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
     assert!(has("blog", "not valid JSON"), "{reasons:#?}");
     assert!(has("blog", "unsupported schema version 2"), "{reasons:#?}");
     assert!(has("blog", "names target \"shop\""), "{reasons:#?}");
+    assert!(
+        has(
+            "blog",
+            "job 2 of the array's 2: the job names target \"shop\""
+        ),
+        "{reasons:#?}"
+    );
+    assert!(has("blog", "an empty array of jobs"), "{reasons:#?}");
     assert!(
         has("nowhere", "no target \"nowhere\" is configured"),
         "{reasons:#?}"

@@ -12,6 +12,7 @@ mod fakes;
 mod follow_ups;
 mod full_disk;
 mod github_action;
+mod group_commit;
 mod helpers;
 mod history;
 mod history_pg;

@@ -5,7 +5,10 @@
 //! unsettled on that channel (one held elsewhere, or an invalid message that
 //! could not be dead-lettered), and singly above it. A tag settled already
 //! (a settlement applied twice) is not acknowledged again: the broker would
-//! close the channel over an unknown tag.
+//! close the channel over an unknown tag. A message that carried several
+//! jobs (an array: a receiver's group commit) hands out one tag per job,
+//! and is acknowledged only once every one of its jobs is settled; giving
+//! back any of them gives back the message.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -37,13 +40,28 @@ impl Unsettled {
     }
 }
 
+/// The jobs of one several-job message that are not settled yet.
+#[derive(Debug)]
+struct Parts {
+    left: Mutex<BTreeSet<u32>>,
+}
+
+/// One job of a several-job message.
+#[derive(Debug, Clone)]
+struct Part {
+    index: u32,
+    of: Arc<Parts>,
+}
+
 /// A delivery's handle on RabbitMQ: its acker, its tag on its channel, and
-/// that channel's unsettled set.
+/// that channel's unsettled set; for a job of a several-job message, which
+/// job it is.
 #[derive(Debug, Clone)]
 pub struct AmqpTag {
     acker: Acker,
     tag: u64,
     unsettled: Arc<Unsettled>,
+    part: Option<Part>,
 }
 
 impl AmqpTag {
@@ -57,7 +75,43 @@ impl AmqpTag {
             acker: delivery.acker.clone(),
             tag: delivery.delivery_tag,
             unsettled: unsettled.clone(),
+            part: None,
         }
+    }
+
+    /// The handles of the `jobs` jobs of a delivery just handed out, one
+    /// per job: the delivery is acknowledged once all are settled.
+    pub(super) fn handed_out_parts(
+        delivery: &lapin::message::Delivery,
+        unsettled: &Arc<Unsettled>,
+        jobs: usize,
+    ) -> Vec<AmqpTag> {
+        let whole = AmqpTag::handed_out(delivery, unsettled);
+        if jobs <= 1 {
+            return vec![whole];
+        }
+        let indexes = 0..u32::try_from(jobs).unwrap_or(u32::MAX);
+        let of = Arc::new(Parts {
+            left: Mutex::new(indexes.clone().collect()),
+        });
+        indexes
+            .map(|index| AmqpTag {
+                part: Some(Part {
+                    index,
+                    of: of.clone(),
+                }),
+                ..whole.clone()
+            })
+            .collect()
+    }
+
+    /// Settles this handle's job; true when its whole delivery is settled
+    /// now (a single-job delivery always is).
+    fn whole_settled(&self) -> bool {
+        let Some(part) = &self.part else { return true };
+        let mut left = part.of.left.lock().unwrap_or_else(|p| p.into_inner());
+        left.remove(&part.index);
+        left.is_empty()
     }
 }
 
@@ -105,7 +159,8 @@ const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// failure is logged (the deliveries come back when their channel closes:
 /// a duplicate, not a loss).
 pub(super) async fn ack(tags: Vec<AmqpTag>) {
-    for (group, lowest_left) in take(tags) {
+    let whole: Vec<AmqpTag> = tags.into_iter().filter(AmqpTag::whole_settled).collect();
+    for (group, lowest_left) in take(whole) {
         let covered = group
             .iter()
             .take_while(|t| lowest_left.is_none_or(|low| t.tag < low))
@@ -166,6 +221,7 @@ mod tests {
             acker: lapin::message::Delivery::mock(n, "".into(), "".into(), false, vec![]).acker,
             tag: n,
             unsettled: unsettled.clone(),
+            part: None,
         }
     }
 
@@ -188,6 +244,29 @@ mod tests {
         );
         let last = take(vec![held]);
         assert_eq!((tags_of(&last[0].0), last[0].1), (vec![2], None));
+    }
+
+    #[test]
+    fn a_several_job_delivery_is_whole_once_every_job_is_settled_even_twice() {
+        let channel = Arc::new(Unsettled::default());
+        let delivery = lapin::message::Delivery::mock(5, "".into(), "".into(), false, vec![]);
+        let parts = AmqpTag::handed_out_parts(&delivery, &channel, 3);
+        assert_eq!(parts.len(), 3);
+        assert!(!parts[1].whole_settled());
+        assert!(
+            !parts[1].whole_settled(),
+            "a part settled twice counts once"
+        );
+        assert!(!parts[0].whole_settled());
+        assert!(
+            parts[2].whole_settled(),
+            "the last job settles the delivery"
+        );
+        assert!(parts[0].whole_settled(), "and it stays settled");
+        let taken = take(parts);
+        assert_eq!(tags_of(&taken[0].0), [5], "one delivery, taken once");
+        let single = AmqpTag::handed_out_parts(&delivery, &channel, 1);
+        assert!(single[0].whole_settled());
     }
 
     #[test]

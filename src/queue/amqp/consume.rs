@@ -1,10 +1,13 @@
 //! Consuming on RabbitMQ: one channel and consumer per target (single
 //! active consumer on the queue: one worker process at a time owns a
 //! target), reconnecting with backoff while the broker is unusable. A
-//! message that is not a valid v1 job, or that was routed to no target, is
+//! message carrying several jobs ([`message`]) is handed out one job at a
+//! time, each with its own handle on the delivery. A message that is not a
+//! valid job message, or that was routed to no target, is
 //! dead-lettered with the reason in a header (under its producer's
 //! `message_id`, or a new one when it has none, so every letter can be named).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +19,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::acks::{self, AmqpTag, Unsettled};
-use super::{AmqpQueue, letters, trace_headers};
-use crate::job::{Job, TargetId};
+use super::{AmqpQueue, letters, message, trace_headers};
+use crate::job::TargetId;
 use crate::queue::{Delivery, DeliveryTag, QueueError};
 
 /// Longest pause between two reconnection attempts of a consumer.
@@ -35,6 +38,8 @@ pub(super) struct TargetConsumer {
     stream: lapin::Consumer,
     /// What this channel handed out and is not settled yet.
     unsettled: Arc<Unsettled>,
+    /// The jobs of a several-job message not handed out yet.
+    ready: VecDeque<Delivery>,
 }
 
 pub(super) type ConsumerSlot = Arc<tokio::sync::Mutex<Option<TargetConsumer>>>;
@@ -94,6 +99,7 @@ impl AmqpQueue {
             channel,
             stream,
             unsettled: Arc::default(),
+            ready: VecDeque::new(),
         })
     }
 
@@ -181,26 +187,31 @@ impl AmqpQueue {
         let queue = self.inner.names.target_queue(target.as_str());
         let slot = self.slot(target.as_str());
         let mut slot = slot.lock().await;
+        if let Some(ready) = slot.as_mut().and_then(|c| c.ready.pop_front()) {
+            return Some(ready);
+        }
         loop {
             let delivery = self
                 .next_raw(&queue, Some(target.as_str()), &mut slot, deadline)
                 .await?;
-            let unsettled = slot.as_ref()?.unsettled.clone();
-            let reason = match Job::from_bytes(&delivery.data) {
-                Ok(job) if job.target == *target => {
+            let consumer = slot.as_mut()?;
+            let reason = match message::jobs_of(&delivery.data, target) {
+                Ok(jobs) => {
                     let trace = trace_headers::parent(&delivery.properties);
-                    return Some(Delivery {
-                        job,
-                        tag: DeliveryTag::Amqp(AmqpTag::handed_out(&delivery, &unsettled)),
-                        trace,
-                    });
+                    let tags =
+                        AmqpTag::handed_out_parts(&delivery, &consumer.unsettled, jobs.len());
+                    consumer
+                        .ready
+                        .extend(jobs.into_iter().zip(tags).map(|(job, tag)| Delivery {
+                            job,
+                            tag: DeliveryTag::Amqp(tag),
+                            trace: trace.clone(),
+                        }));
+                    return consumer.ready.pop_front();
                 }
-                Ok(job) => format!(
-                    "the job names target {:?} but was routed to {target:?}",
-                    job.target
-                ),
-                Err(invalid) => invalid.to_string(),
+                Err(reason) => reason,
             };
+            let unsettled = consumer.unsettled.clone();
             if !self
                 .reject_invalid(&delivery, target.as_str(), &reason, true)
                 .await

@@ -83,7 +83,7 @@ impl AmqpQueue {
         filter: &ReplayFilter,
     ) -> Result<Replayed, QueueError> {
         let mut outcome = Replayed::default();
-        let mut sent = Vec::new();
+        let mut jobs = Vec::new();
         let mut acks = Vec::new();
         for message in self.fetch_dead(channel).await? {
             let letter = dead_letter(&message);
@@ -92,14 +92,14 @@ impl AmqpQueue {
             }
             match filter.replayable(&letter) {
                 Some(job) => {
-                    sent.push(self.send_job(&job).await?);
+                    jobs.push(job);
                     acks.push(message.acker);
                     outcome.replayed.push(letter);
                 }
                 None => outcome.skipped.push(letter),
             }
         }
-        self.confirmed(sent).await?;
+        self.publish_direct(&jobs).await?;
         for acker in acks {
             acker.ack(BasicAckOptions::default()).await.map_err(|e| {
                 self.unreachable(format!(

@@ -1,18 +1,20 @@
-//! The RabbitMQ backend. Publishing pipelines publisher confirms: every job
-//! of a request is sent on a pooled channel, the channel goes back to the
-//! pool at once, and the request waits only for its own confirms — so many
-//! requests keep hundreds of confirms in flight per channel and the broker
-//! batches its fsyncs. Each target is consumed through its own channel and
+//! The RabbitMQ backend. Publishing is a group commit ([`commit`]): the
+//! jobs of requests that arrive while earlier messages wait for their
+//! confirms go out together, one message per target, each sent on a pooled
+//! channel that goes back to the pool at once; a request waits only for the
+//! confirms of the messages carrying its jobs. Each target is consumed through its own channel and
 //! consumer ([`consume`]); the dead letters are read and replayed by
 //! [`letters`].
 
 mod acks;
 mod broker;
+mod commit;
 mod connect;
 mod connections;
 mod consume;
 mod keeper;
 mod letters;
+mod message;
 mod spool;
 pub mod topology;
 mod trace_headers;
@@ -54,7 +56,9 @@ struct Inner {
     /// Every publishing connection is opened once connected, not on the
     /// first requests (receivers: they publish most).
     warm: bool,
-    /// Stops the background tasks (keeper, forwarders).
+    /// Where publishers hand their jobs to the group commit.
+    committer: commit::Committer,
+    /// Stops the background tasks (keeper, forwarders, group commit).
     stop: CancellationToken,
 }
 
@@ -116,6 +120,7 @@ impl AmqpQueue {
             true => Some(Spool::open(&settings.path, settings.spool_max).await?),
             false => None,
         };
+        let (committer, commits) = commit::Committer::new();
         let queue = AmqpQueue {
             inner: Arc::new(Inner {
                 broker,
@@ -128,11 +133,14 @@ impl AmqpQueue {
                 suspect_until: Mutex::new(None),
                 spool,
                 warm: how.spool,
+                committer,
                 stop: CancellationToken::new(),
             }),
         };
         queue.first_contact().await?;
-        tokio::spawn(queue.clone().keep(queue.inner.stop.clone()));
+        let stop = queue.inner.stop.clone();
+        tokio::spawn(queue.clone().run_commits(commits, stop.clone()));
+        tokio::spawn(queue.clone().keep(stop));
         queue.start_forwarding();
         Ok(queue)
     }
@@ -246,20 +254,6 @@ impl AmqpQueue {
         Ok(())
     }
 
-    /// Sends `job` to the jobs exchange, routed to its target; the returned
-    /// confirm is awaited by the caller.
-    async fn send_job(&self, job: &Job) -> Result<Sent, QueueError> {
-        let exchange = self.inner.names.jobs_exchange();
-        let id = job.id.to_string();
-        self.send(
-            &exchange,
-            job.target.as_str(),
-            &encode(job)?,
-            trace_headers::with_current(properties(&id)),
-        )
-        .await
-    }
-
     /// Publishes with confirms; returns once every job is confirmed — or,
     /// in a receiver whose broker cannot take them, once they are stored
     /// in the spool (forwarded when it can).
@@ -268,15 +262,6 @@ impl AmqpQueue {
             Some(spool) => spool.publish(self, jobs).await,
             None => self.publish_direct(jobs).await,
         }
-    }
-
-    /// Publishes straight to the broker, with confirms.
-    async fn publish_direct(&self, jobs: &[Job]) -> Result<(), QueueError> {
-        let mut sent = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            sent.push(self.send_job(job).await?);
-        }
-        self.confirmed(sent).await
     }
 
     /// Publishes the jobs of one delivery unless the deduper remembers it.
