@@ -1,26 +1,23 @@
 //! Group commit on RabbitMQ. Every publish of the process goes through one
-//! task: while up to [`IN_FLIGHT`] rounds wait for their confirms, the jobs
-//! that requests publish meanwhile wait too, and go out together as the
-//! next round — one message per target, a JSON array when it carries
-//! several jobs ([`super::message`]). Each request is answered once every
-//! message carrying its jobs is confirmed, so a 202 still means its jobs
-//! are in the broker. The broker's cost is mostly per message and per
-//! confirm: under load one message now carries many requests' jobs, and an
-//! idle process sends a request's jobs at once (nothing waits for a round).
-
-use std::sync::Arc;
+//! task: while a round of messages waits for its confirms, the jobs that
+//! requests publish meanwhile wait too, and go out together as the next
+//! round — one message per target, a JSON array when it carries several
+//! jobs ([`super::message`]). Each request is answered once every message
+//! carrying its jobs is confirmed, so a 202 still means its jobs are in the
+//! broker. The broker's cost is mostly per message and per round trip:
+//! under load one message carries many requests' jobs, and an idle process
+//! sends a request's jobs at once. One round at a time gave the broker the
+//! least CPU per job and the requests the lowest p99 (against two and four
+//! in flight, BENCHMARKS.md).
 
 use lapin::BasicProperties;
 use lapin::types::FieldTable;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{AmqpQueue, Sent, message, properties, trace_headers};
 use crate::job::{Job, TargetId};
 use crate::queue::QueueError;
-
-/// Most rounds waiting for their confirms at once.
-const IN_FLIGHT: usize = 4;
 
 /// Most jobs gathered into one round (a request's jobs are never split).
 const MAX_ROUND_JOBS: usize = 1024;
@@ -98,15 +95,14 @@ impl AmqpQueue {
         self.unreachable("the queue is closing".into())
     }
 
-    /// The group commit's task, until `stop`: gathers a round once a slot
-    /// is free, sends its messages, and answers its requests from a task of
-    /// their own when the confirms are in.
+    /// The group commit's task, until `stop`: gathers a round of what
+    /// waits, sends its messages, and answers its requests once their
+    /// confirms are in.
     pub(super) async fn run_commits(
         self,
         mut requests: mpsc::Receiver<Request>,
         stop: CancellationToken,
     ) {
-        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         loop {
             let first = tokio::select! {
                 () = stop.cancelled() => return,
@@ -115,20 +111,13 @@ impl AmqpQueue {
                     None => return,
                 },
             };
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let round = gather(first, &mut requests);
             let messages = messages_of(&round);
             let mut sent = Vec::with_capacity(messages.len());
             for message in &messages {
                 sent.push(self.send_message(&round, message).await);
             }
-            let queue = self.clone();
-            tokio::spawn(async move {
-                queue.answer(round, messages, sent).await;
-                drop(slot);
-            });
+            self.answer(round, messages, sent).await;
         }
     }
 
