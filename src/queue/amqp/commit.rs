@@ -19,8 +19,13 @@ use super::{AmqpQueue, Sent, message, properties, trace_headers};
 use crate::job::{Job, TargetId};
 use crate::queue::QueueError;
 
-/// Most jobs gathered into one round (a request's jobs are never split).
+/// Most jobs gathered into one round (a request's jobs are never split
+/// across rounds).
 const MAX_ROUND_JOBS: usize = 1024;
+
+/// Most jobs in one message (a request with more, a replay of many dead
+/// letters, takes several).
+const MAX_MESSAGE_JOBS: usize = 1024;
 
 /// Most requests waiting for the task before publishers wait to hand theirs.
 const BACKLOG: usize = 4096;
@@ -52,7 +57,7 @@ struct Message {
 }
 
 impl Committer {
-    /// The handle, and the receiving end for [`run`].
+    /// The handle, and the receiving end for `run_commits`.
     pub(super) fn new() -> (Committer, mpsc::Receiver<Request>) {
         let (requests, received) = mpsc::channel(BACKLOG);
         (Committer { requests }, received)
@@ -123,11 +128,15 @@ impl AmqpQueue {
 
     /// Sends one message of `round`.
     async fn send_message(&self, round: &[Request], message: &Message) -> Result<Sent, QueueError> {
-        let jobs = || message.jobs.iter().map(|&(r, j)| &round[r].jobs[j]);
-        let body = message::body(jobs().map(|job| job.bytes.as_slice()));
-        let (first, _) = message.jobs[0];
-        let mut props = properties(&round[first].jobs[message.jobs[0].1].id);
-        if let Some(trace) = &round[first].trace {
+        let jobs = message
+            .jobs
+            .iter()
+            .map(|&(r, j)| round[r].jobs[j].bytes.as_slice());
+        let body = message::body(jobs);
+        // Named by its first job, traced under its first request.
+        let (r, j) = message.jobs[0];
+        let mut props = properties(&round[r].jobs[j].id);
+        if let Some(trace) = &round[r].trace {
             props = props.with_headers(trace.clone());
         }
         let exchange = self.inner.names.jobs_exchange();
@@ -177,12 +186,18 @@ fn gather(first: Request, requests: &mut mpsc::Receiver<Request>) -> Vec<Request
     round
 }
 
-/// The round's messages: one per target, its jobs in the order they came.
+/// The round's messages: one per target (more past [`MAX_MESSAGE_JOBS`]),
+/// the jobs in the order they came.
 fn messages_of(round: &[Request]) -> Vec<Message> {
     let mut messages: Vec<Message> = Vec::new();
     for (r, request) in round.iter().enumerate() {
         for (j, job) in request.jobs.iter().enumerate() {
-            match messages.iter_mut().find(|m| m.target == job.target) {
+            let open = messages
+                .iter_mut()
+                .rev()
+                .find(|m| m.target == job.target)
+                .filter(|m| m.jobs.len() < MAX_MESSAGE_JOBS);
+            match open {
                 Some(message) => message.jobs.push((r, j)),
                 None => messages.push(Message {
                     target: job.target.clone(),
@@ -234,6 +249,18 @@ mod tests {
                 ("shop", vec![(0, 1), (1, 0)])
             ]
         );
+    }
+
+    #[test]
+    fn a_message_holds_at_most_its_share_of_jobs_the_rest_follow_in_order() {
+        let round = [
+            request(&vec!["blog"; MAX_MESSAGE_JOBS + 1]),
+            request(&["blog"]),
+        ];
+        let messages = messages_of(&round);
+        let sizes: Vec<usize> = messages.iter().map(|m| m.jobs.len()).collect();
+        assert_eq!(sizes, [MAX_MESSAGE_JOBS, 2]);
+        assert_eq!(messages[1].jobs, [(0, MAX_MESSAGE_JOBS), (1, 0)]);
     }
 
     #[test]

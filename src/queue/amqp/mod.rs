@@ -2,9 +2,9 @@
 //! jobs of requests that arrive while earlier messages wait for their
 //! confirms go out together, one message per target, each sent on a pooled
 //! channel that goes back to the pool at once; a request waits only for the
-//! confirms of the messages carrying its jobs. Each target is consumed through its own channel and
-//! consumer ([`consume`]); the dead letters are read and replayed by
-//! [`letters`].
+//! confirms of the messages carrying its jobs. Each target is consumed
+//! through its own channel and consumer ([`consume`]); the dead letters are
+//! read and replayed by [`letters`].
 
 mod acks;
 mod broker;
