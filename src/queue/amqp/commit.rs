@@ -24,8 +24,11 @@ use crate::queue::QueueError;
 const MAX_ROUND_JOBS: usize = 1024;
 
 /// Most jobs in one message (a request with more, a replay of many dead
-/// letters, takes several).
-const MAX_MESSAGE_JOBS: usize = 1024;
+/// letters, takes several). A worker's prefetch counts messages (twice
+/// `max_batch`), so this bounds the jobs it holds: at 32 connections a
+/// message carries ~15 jobs, and the broker's cost per job is already a
+/// small share of one job a message.
+const MAX_MESSAGE_JOBS: usize = 32;
 
 /// Most requests waiting for the task before publishers wait to hand theirs.
 const BACKLOG: usize = 4096;
