@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use purgehook::app::Role;
 use purgehook::config::{AmqpQueueType, QueueBackendKind, QueueSettings};
@@ -115,9 +114,11 @@ post_ids = ["{{{{ payload.data.post.ID }}}}"]
         .expect("broker reachable")
     }
 
-    /// The jobs exchange of this deployment.
-    pub fn jobs_exchange(&self) -> String {
-        format!("{}.jobs", self.prefix)
+    /// Publishes `body` to this deployment's jobs exchange, persistent and
+    /// confirmed, as a producer would.
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        crate::queue::publish_raw(&self.prefix, routing_key, body, BasicProperties::default())
+            .await;
     }
 
     /// How many messages wait, ready, in `target`'s queue.
@@ -269,11 +270,6 @@ async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
     let deployment = Deployment::new(&site, "10ms");
     let worker = deployment.spawn(Role::Worker).await;
 
-    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let exchange = deployment.jobs_exchange();
     let job = |target: &str, v: u8| {
         json!({"v": v, "id": uuid::Uuid::now_v7(), "target": target,
                "action": {"kind": "post_ids", "post_ids": [5]}, "created_at": "2026-11-24T00:00:00Z"})
@@ -290,18 +286,7 @@ async fn producers_bad_messages_are_dead_lettered_and_the_worker_lives_on() {
         ("blog", job("blog", 1)),
     ];
     for (routing_key, body) in &messages {
-        channel
-            .basic_publish(
-                exchange.as_str().into(),
-                (*routing_key).into(),
-                BasicPublishOptions::default(),
-                body.as_bytes(),
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        deployment.publish_raw(routing_key, body.as_bytes()).await;
     }
 
     // The valid one runs: the worker survived the others.

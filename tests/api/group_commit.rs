@@ -8,15 +8,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use lapin::options::BasicPublishOptions;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use purgehook::app::Role;
 use serde_json::json;
 
 use crate::amqp::{Deployment, purged_ids};
 use crate::fakes::bigscoots::BigScoots;
 use crate::helpers::*;
-use crate::services::amqp_url;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -83,22 +80,7 @@ async fn a_producers_array_of_jobs_runs_each_job_once_and_is_acknowledged() {
                "created_at": "2026-11-24T00:00:00Z"})
     };
     let body = json!([job(31), job(32), job(33)]).to_string();
-    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .basic_publish(
-            deployment.jobs_exchange().as_str().into(),
-            "blog".into(),
-            BasicPublishOptions::default(),
-            body.as_bytes(),
-            BasicProperties::default().with_delivery_mode(2),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    deployment.publish_raw("blog", body.as_bytes()).await;
 
     let ids = eventually(WAIT, "the array's three posts purged", || async {
         let ids = purged_ids(&site.requests().await);
@@ -110,7 +92,5 @@ async fn a_producers_array_of_jobs_runs_each_job_once_and_is_acknowledged() {
     assert_eq!(sorted, [31, 32, 33], "each once: {ids:?}");
     worker.stop().await;
     assert_eq!(deployment.messages_waiting("blog").await, 0, "acknowledged");
-
-    let _ = connection.close(200, "published".into()).await;
     deployment.clean_up().await;
 }

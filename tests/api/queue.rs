@@ -513,7 +513,12 @@ async fn a_replay_leaves_unknown_ids_and_unconfigured_targets_alone(backend: Que
 
 /// Publishes `body` to the jobs exchange as a producer would, bypassing the
 /// queue's checks.
-async fn publish_raw(prefix: &str, routing_key: &str, body: &[u8], properties: BasicProperties) {
+pub async fn publish_raw(
+    prefix: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) {
     let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
         .await
         .unwrap();
