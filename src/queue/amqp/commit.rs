@@ -10,7 +10,6 @@
 //! least CPU per job and the requests the lowest p99 (against two and four
 //! in flight, BENCHMARKS.md).
 
-use lapin::BasicProperties;
 use lapin::types::FieldTable;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -84,9 +83,7 @@ impl AmqpQueue {
                 })
             })
             .collect::<Result<Vec<_>, QueueError>>()?;
-        let trace = trace_headers::with_current(BasicProperties::default())
-            .headers()
-            .clone();
+        let trace = trace_headers::current();
         let (answer, answered) = oneshot::channel();
         let request = Request {
             jobs,

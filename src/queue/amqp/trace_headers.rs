@@ -8,17 +8,17 @@ use lapin::types::{AMQPValue, FieldTable};
 
 use crate::telemetry::trace::{self, Parent};
 
-/// `properties` with the current span's trace headers, if there are any.
-pub(super) fn with_current(properties: BasicProperties) -> BasicProperties {
+/// The current span's trace headers, if there are any.
+pub(super) fn current() -> Option<FieldTable> {
     let headers = trace::current_headers();
     if headers.is_empty() {
-        return properties;
+        return None;
     }
-    let mut table = properties.headers().clone().unwrap_or_default();
+    let mut table = FieldTable::default();
     for (name, value) in headers {
         table.insert(name.into(), AMQPValue::LongString(value.into()));
     }
-    properties.with_headers(table)
+    Some(table)
 }
 
 /// The trace a message came with, if it came with one.
